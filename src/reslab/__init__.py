@@ -1,0 +1,1 @@
+"""reslab: what do shortcut connections buy a deep network?"""

@@ -1,0 +1,72 @@
+"""Image / vector classification: cross-entropy, torchmetrics accuracy, optimizer and per-step schedule."""
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from reslab.tasks.optim import build_optimizer, build_scheduler
+
+
+class Classifier(L.LightningModule):
+    """Wraps any reslab network. `optim`/`scheduler` are the plain dicts of the config groups."""
+
+    monitor = "val/acc"
+
+    def __init__(self, model: nn.Module, num_classes: int, optim: dict, scheduler: dict,
+                 label_smoothing: float = 0.0, channels_last: bool = False):
+        super().__init__()
+        self.save_hyperparameters(ignore=["model"], logger=False)
+        self.model = model
+        self.channels_last = channels_last
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.eval_loss_fn = nn.CrossEntropyLoss()
+        self.train_loss = MeanMetric()
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.top5 = num_classes > 10
+        if self.top5:
+            self.val_top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+            self.test_top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.model(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        loss = self.loss_fn(logits, y)
+        self.train_acc(logits, y)
+        self.train_loss(loss.detach())
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        return loss
+
+    def _evaluate(self, batch, stage: str):
+        x, y = batch
+        logits = self(x)
+        self.log(f"{stage}/loss", self.eval_loss_fn(logits, y), prog_bar=stage == "val")
+        acc = getattr(self, f"{stage}_acc")
+        acc(logits, y)
+        self.log(f"{stage}/acc", acc, prog_bar=stage == "val")
+        if self.top5:
+            top5 = getattr(self, f"{stage}_top5")
+            top5(logits, y)
+            self.log(f"{stage}/acc_top5", top5)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.model, self.hparams.optim)
+        scheduler = build_scheduler(optimizer, self.hparams.scheduler, self.trainer)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,171 @@
+"""`run(cfg, run_dir) -> metrics`: validate, build data + model + task, fit, test, write metrics.json.
+
+Heavy imports (torch, Lightning) happen after validation so that a bad config fails in well under a second.
+"""
+import json
+import math
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from reslab.config import to_dict, validate
+
+
+def _precision(cfg, cuda: bool) -> str:
+    if str(cfg.trainer.precision) != "auto":
+        return str(cfg.trainer.precision)
+    return "bf16-mixed" if cuda else "32-true"
+
+
+def _logger(cfg, run_dir: Path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    name = cfg.logger.name
+    if name == "tensorboard":
+        return TensorBoardLogger(run_dir, name="tensorboard", version="", default_hp_metric=False)
+    if name == "csv":
+        return CSVLogger(run_dir, name="csv", version="")
+    return False
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list):
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+    from reslab.callbacks import History, StopOnDivergence
+
+    t = cfg.trainer
+    cuda = torch.cuda.is_available() and t.accelerator in ("auto", "gpu", "cuda")
+    logger = _logger(cfg, run_dir)
+    callbacks = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
+                        save_last=True),
+        History(),
+        StopOnDivergence(),
+        *callbacks,
+    ]
+    if logger:
+        callbacks.append(LearningRateMonitor(logging_interval="step"))
+    return L.Trainer(
+        default_root_dir=run_dir, max_epochs=cfg.epochs, accelerator=t.accelerator, devices=t.devices,
+        strategy=t.strategy, precision=_precision(cfg, cuda), logger=logger, callbacks=callbacks,
+        accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.gradient_clip_val,
+        deterministic=t.deterministic, benchmark=cuda and not t.deterministic,
+        log_every_n_steps=t.log_every_n_steps, num_sanity_val_steps=t.num_sanity_val_steps,
+        enable_model_summary=False)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train and test one configuration; returns (and writes to run_dir/metrics.json) the final metrics."""
+    validate(cfg)
+    start = time.perf_counter()
+    import lightning as L
+    import torch
+
+    from reslab.data.module import ReslabData
+    from reslab.models.network import build_model
+    from reslab.tasks.classification import Classifier
+
+    run_dir = Path(run_dir)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data = ReslabData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
+    data.setup("fit")
+    info = data.info
+    model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
+                        input_shape=tuple(info.input_shape), num_classes=info.num_classes)
+    channels_last = info.kind == "image" and cfg.trainer.channels_last in ("auto", True)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if cfg.trainer.compile else model
+    task = Classifier(net, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler),
+                      label_smoothing=cfg.label_smoothing, channels_last=channels_last)
+    trainer = build_trainer(cfg, run_dir, callbacks=[])
+    if trainer.logger:
+        trainer.logger.log_hyperparams(_flat(cfg), {"hp/val_acc": 0, "hp/test_acc": 0, "hp/train_loss": 0})
+    trainer.fit(task, datamodule=data)
+    best = trainer.checkpoint_callback.best_model_path or None
+    tested = trainer.test(task, datamodule=data, ckpt_path=best, verbose=False)[0] if cfg.epochs else {}
+    metrics = _collect(cfg, trainer, model, tested, time.perf_counter() - start)
+    if trainer.logger:
+        trainer.logger.log_metrics({"hp/val_acc": metrics["val/acc"], "hp/test_acc": metrics["test/acc"],
+                                    "hp/train_loss": metrics["train/loss"]}, step=trainer.global_step)
+    write_metrics(run_dir, metrics)
+    return metrics
+
+
+def _flat(cfg: DictConfig) -> dict:
+    """The config as flat `a/b: value` pairs for TensorBoard's HParams tab."""
+    out = {}
+
+    def walk(node, prefix):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}/")
+            else:
+                out[prefix + key] = value if isinstance(value, (int, float, str, bool)) else str(value)
+
+    walk(OmegaConf.to_container(cfg, resolve=True), "")
+    return out
+
+
+def _collect(cfg, trainer, model, tested: dict, wall: float) -> dict:
+    """Final metrics; callbacks with a `summary()` (history, diagnostics) add their own keys."""
+    score = trainer.checkpoint_callback.best_model_score
+    metrics = {
+        "status": "ok",
+        "monitor": "val/acc",
+        "val/acc": float(score) if score is not None else math.nan,
+        "test/acc": tested.get("test/acc", math.nan),
+        "test/loss": tested.get("test/loss", math.nan),
+        "params": sum(p.numel() for p in model.parameters()),
+        "epochs": trainer.current_epoch,
+        "wall_time_s": round(wall, 3),
+        "seed": cfg.seed,
+    }
+    for callback in trainer.callbacks:
+        if hasattr(callback, "summary"):
+            metrics.update(callback.summary())
+    return metrics
+
+
+def write_metrics(run_dir: Path, metrics: dict) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "metrics.json.tmp"
+    tmp.write_text(json.dumps(metrics, indent=2, default=float, allow_nan=True))
+    tmp.replace(run_dir / "metrics.json")
+
+
+def job(cfg: DictConfig) -> float:
+    """The Hydra task: one run in Hydra's run folder. Returns the monitored metric for sweepers.
+
+    In a multirun a failing job is recorded (`metrics.json` status `failed`) and the sweep goes on;
+    in a single run a bad config prints one line and exits 2, any other error is recorded and re-raised.
+    """
+    import os
+    import sys
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from reslab.errors import ConfigError
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        metrics = run(cfg, run_dir)
+    except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
+        line = f"{type(error).__name__}: {error}".splitlines()[0]
+        write_metrics(run_dir, {"status": "failed", "error": line})
+        if multirun:
+            print(f"[reslab] job failed: {line}", file=sys.stderr)
+            return math.nan
+        if isinstance(error, ConfigError) and os.environ.get("HYDRA_FULL_ERROR") != "1":
+            print(f"error: {error}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    print(f"[reslab] {metrics['status']}: test/acc={metrics['test/acc']:.4f} val/acc={metrics['val/acc']:.4f} "
+          f"train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
+    return metrics[metrics["monitor"]]
