@@ -36,6 +36,7 @@ def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) for the first bad value in `cfg`."""
     from reslab.data.checks import check_dataset
     from reslab.models.layout import check_model_args
+    from reslab.tasks import TASKS
 
     _check_number("seed", cfg.seed, int, 0, strict=False)
     _check_number("epochs", cfg.epochs, int, 0, strict=False)
@@ -45,6 +46,7 @@ def validate(cfg: DictConfig) -> None:
     _check_number("label_smoothing", cfg.label_smoothing, float, 0, strict=False)
     if cfg.label_smoothing >= 1:
         raise ConfigError(f"label_smoothing={cfg.label_smoothing!r} is invalid: expected a number in [0, 1)")
+    _check_choice("task.name", cfg.task.name, TASKS)
     _check_choice("optim.name", cfg.optim.name, OPTIMIZERS)
     _check_choice("scheduler.name", cfg.scheduler.name, SCHEDULERS)
     _check_choice("logger.name", cfg.logger.name, LOGGERS)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from reslab.config import to_dict, validate
+from reslab.config import validate
+
 
 
 def _precision(cfg, cuda: bool) -> str:
@@ -29,7 +30,7 @@ def _logger(cfg, run_dir: Path):
     return False
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list):
+def build_trainer(cfg: DictConfig, run_dir: Path, monitor: str, callbacks: list):
     import lightning as L
     import torch
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
@@ -40,7 +41,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, callbacks: list):
     cuda = torch.cuda.is_available() and t.accelerator in ("auto", "gpu", "cuda")
     logger = _logger(cfg, run_dir)
     callbacks = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor="val/acc", mode="max",
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                         save_last=True),
         History(),
         StopOnDivergence(),
@@ -62,37 +63,29 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     validate(cfg)
     start = time.perf_counter()
     import lightning as L
-    import torch
 
-    from reslab.data.module import ReslabData
-    from reslab.models.network import build_model
-    from reslab.tasks.classification import Classifier
+    from reslab.tasks import build
 
     run_dir = Path(run_dir)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data = ReslabData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
-    data.setup("fit")
-    info = data.info
-    model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
-                        input_shape=tuple(info.input_shape), num_classes=info.num_classes)
-    channels_last = info.kind == "image" and cfg.trainer.channels_last in ("auto", True)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if cfg.trainer.compile else model
-    task = Classifier(net, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler),
-                      label_smoothing=cfg.label_smoothing, channels_last=channels_last)
-    trainer = build_trainer(cfg, run_dir, callbacks=[])
+    data, task = build(cfg)
+    trainer = build_trainer(cfg, run_dir, monitor=task.monitor, callbacks=[])
     if trainer.logger:
-        trainer.logger.log_hyperparams(_flat(cfg), {"hp/val_acc": 0, "hp/test_acc": 0, "hp/train_loss": 0})
+        trainer.logger.log_hyperparams(_flat(cfg), {f"hp/{k}": 0 for k in _hp_keys(task.monitor)})
     trainer.fit(task, datamodule=data)
     best = trainer.checkpoint_callback.best_model_path or None
     tested = trainer.test(task, datamodule=data, ckpt_path=best, verbose=False)[0] if cfg.epochs else {}
-    metrics = _collect(cfg, trainer, model, tested, time.perf_counter() - start)
+    metrics = _collect(cfg, trainer, task, tested, time.perf_counter() - start)
     if trainer.logger:
-        trainer.logger.log_metrics({"hp/val_acc": metrics["val/acc"], "hp/test_acc": metrics["test/acc"],
-                                    "hp/train_loss": metrics["train/loss"]}, step=trainer.global_step)
+        trainer.logger.log_metrics({f"hp/{k}": metrics.get(k, math.nan) for k in _hp_keys(task.monitor)},
+                                   step=trainer.global_step)
     write_metrics(run_dir, metrics)
     return metrics
+
+
+def _hp_keys(monitor: str) -> tuple:
+    """The final metrics shown as columns of TensorBoard's HParams tab (as hp/<key>)."""
+    return (monitor, monitor.replace("val/", "test/"), "train/loss")
 
 
 def _flat(cfg: DictConfig) -> dict:
@@ -110,16 +103,19 @@ def _flat(cfg: DictConfig) -> dict:
     return out
 
 
-def _collect(cfg, trainer, model, tested: dict, wall: float) -> dict:
-    """Final metrics; callbacks with a `summary()` (history, diagnostics) add their own keys."""
+def _collect(cfg, trainer, task, tested: dict, wall: float) -> dict:
+    """Final metrics; callbacks with a `summary()` (history, diagnostics) add their own keys.
+
+    `monitor` names the task's key (val/acc for classification); its value is the best validation score.
+    """
     score = trainer.checkpoint_callback.best_model_score
     metrics = {
         "status": "ok",
-        "monitor": "val/acc",
-        "val/acc": float(score) if score is not None else math.nan,
-        "test/acc": tested.get("test/acc", math.nan),
-        "test/loss": tested.get("test/loss", math.nan),
-        "params": sum(p.numel() for p in model.parameters()),
+        "task": cfg.task.name,
+        "monitor": task.monitor,
+        task.monitor: float(score) if score is not None else math.nan,
+        **tested,
+        "params": sum(p.numel() for p in task.model.parameters()),
         "epochs": trainer.current_epoch,
         "wall_time_s": round(wall, 3),
         "seed": cfg.seed,
@@ -166,6 +162,8 @@ def job(cfg: DictConfig) -> float:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         raise
-    print(f"[reslab] {metrics['status']}: test/acc={metrics['test/acc']:.4f} val/acc={metrics['val/acc']:.4f} "
-          f"train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
-    return metrics[metrics["monitor"]]
+    key = metrics["monitor"]
+    test_key = key.replace("val/", "test/")
+    print(f"[reslab] {metrics['status']}: {test_key}={metrics.get(test_key, math.nan):.4f} {key}={metrics[key]:.4f}"
+          f" train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
+    return metrics[key]

@@ -5,7 +5,27 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from reslab.config import to_dict
 from reslab.tasks.optim import build_optimizer, build_scheduler
+
+
+def build(cfg):
+    """(datamodule, Classifier) for a composed config: the network follows the data's shape and classes."""
+    from reslab.data.module import ReslabData
+    from reslab.models.network import build_model
+
+    data = ReslabData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
+    data.setup("fit")
+    info = data.info
+    model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
+                        input_shape=tuple(info.input_shape), num_classes=info.num_classes)
+    channels_last = info.kind == "image" and cfg.trainer.channels_last in ("auto", True)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if cfg.trainer.compile else model
+    task = Classifier(net, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler),
+                      label_smoothing=cfg.label_smoothing, channels_last=channels_last)
+    return data, task
 
 
 class Classifier(L.LightningModule):
