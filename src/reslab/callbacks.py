@@ -4,6 +4,8 @@ import math
 import lightning as L
 import torch
 
+from reslab.data.batches import mix_seed
+
 TRACKED = ("train/loss_epoch", "train/acc", "val/loss", "val/acc")
 
 
@@ -33,18 +35,41 @@ class History(L.Callback):
 
 
 class StopOnDivergence(L.Callback):
-    """Stops training at the first non-finite loss; the run is then recorded with status `diverged`."""
+    """Stops training after a non-finite loss; the run is then recorded with status `diverged`.
 
-    def __init__(self):
+    The step of the first non-finite loss is kept on the device and read back only every `every_n_steps` steps
+    and at the end of each epoch, so that a GPU is not synchronised every step.
+    """
+
+    def __init__(self, every_n_steps: int = 1):
+        self.every_n_steps = every_n_steps
         self.diverged_at: int | None = None
+        self._first_bad: torch.Tensor | None = None
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if not torch.isfinite(loss).all():
-            self.diverged_at = trainer.global_step
-            trainer.should_stop = True
+        loss = (outputs["loss"] if isinstance(outputs, dict) else outputs).detach()
+        if self._first_bad is None:
+            self._first_bad = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss).all() & (self._first_bad < 0)
+        self._first_bad = torch.where(bad, trainer.global_step, self._first_bad)
+        if trainer.global_step % self.every_n_steps == 0 or batch_idx + 1 == trainer.num_training_batches:
+            first_bad = int(self._first_bad)
+            if first_bad >= 0:
+                self.diverged_at = first_bad
+                trainer.should_stop = True
 
     def summary(self) -> dict:
         if self.diverged_at is None:
             return {}
         return {"status": "diverged", "error": f"non-finite training loss at step {self.diverged_at}"}
+
+
+class SeedEachEpoch(L.Callback):
+    """Reseeds torch's global RNG from (seed, epoch) at every epoch start, so a run resumed from an epoch-end
+    checkpoint replays exactly what the uninterrupted run did (dropout, any other global-RNG use)."""
+
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        torch.manual_seed(mix_seed(self.seed, trainer.current_epoch, -1))  # -1: apart from the data's streams

@@ -13,6 +13,12 @@ SCHEDULERS = ("cosine", "onecycle", "multistep", "none")
 LOGGERS = ("tensorboard", "csv", "none")
 PRECISIONS = ("auto", "32", "32-true", "bf16-mixed", "16-mixed", "bf16-true", "64")
 
+# Used by conf/train.yaml's hydra section: a resumed run reuses its folder and keeps its saved .hydra/ config.
+OmegaConf.register_new_resolver("resume_or", lambda resume, default: default if resume is None else resume,
+                                replace=True)
+OmegaConf.register_new_resolver("unless_resume", lambda resume, value: value if resume is None else None,
+                                replace=True)
+
 
 def _check_number(key: str, value, kind: type, minimum, *, strict: bool = True, optional: bool = False) -> None:
     if value is None and optional:
@@ -34,6 +40,7 @@ def _check_choice(key: str, value, choices) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) for the first bad value in `cfg`."""
+    from reslab.checkpoints import check_paths
     from reslab.data.checks import check_dataset
     from reslab.models.layout import check_model_args
     from reslab.tasks import TASKS
@@ -42,6 +49,7 @@ def validate(cfg: DictConfig) -> None:
     _check_number("epochs", cfg.epochs, int, 0, strict=False)
     _check_number("batch_size", cfg.batch_size, int, 0)
     _check_number("lr", cfg.lr, float, 0)
+    _check_number("num_classes", cfg.num_classes, int, 1, strict=False, optional=True)
     _check_number("weight_decay", cfg.weight_decay, float, 0, strict=False)
     _check_number("label_smoothing", cfg.label_smoothing, float, 0, strict=False)
     if cfg.label_smoothing >= 1:
@@ -55,6 +63,7 @@ def validate(cfg: DictConfig) -> None:
     _check_number("trainer.gradient_clip_val", cfg.trainer.gradient_clip_val, float, 0, optional=True)
     check_model_args(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width)
     check_dataset(to_dict(cfg.dataset))
+    check_paths(cfg)
 
 
 def to_dict(node) -> dict:

@@ -1,7 +1,7 @@
 """LightningModules, one module per task; each exposes `build(cfg) -> (datamodule, task)`."""
 import importlib
 
-TASKS = ("classification",)
+TASKS = ("classification", "detection")
 
 
 def build(cfg):

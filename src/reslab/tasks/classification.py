@@ -11,12 +11,14 @@ from reslab.tasks.optim import build_optimizer, build_scheduler
 
 def build(cfg):
     """(datamodule, Classifier) for a composed config: the network follows the data's shape and classes."""
+    from reslab.data.checks import check_num_classes
     from reslab.data.module import ReslabData
     from reslab.models.network import build_model
 
     data = ReslabData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
     data.setup("fit")
     info = data.info
+    check_num_classes(cfg.num_classes, info.num_classes, cfg.dataset.name)
     model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
                         input_shape=tuple(info.input_shape), num_classes=info.num_classes)
     channels_last = info.kind == "image" and cfg.trainer.channels_last in ("auto", True)
@@ -41,14 +43,17 @@ class Classifier(L.LightningModule):
         self.channels_last = channels_last
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.eval_loss_fn = nn.CrossEntropyLoss()
-        self.train_loss = MeanMetric()
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
-        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        # No per-batch input checks: torchmetrics' NaN and label-range checks read values back from the device
+        # (a GPU sync every step); the inputs here are the network's own logits and the data set's labels.
+        self.train_loss = MeanMetric(nan_strategy="disable")
+        self.train_acc = _accuracy(num_classes)
+        self.val_acc = _accuracy(num_classes)
+        self.test_acc = _accuracy(num_classes)
+        self._log_epoch_metrics = True
         self.top5 = num_classes > 10
         if self.top5:
-            self.val_top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro")
-            self.test_top5 = MulticlassAccuracy(num_classes, top_k=5, average="micro")
+            self.val_top5 = _accuracy(num_classes, top_k=5)
+            self.test_top5 = _accuracy(num_classes, top_k=5)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
@@ -59,23 +64,30 @@ class Classifier(L.LightningModule):
         x, y = batch
         logits = self(x)
         loss = self.loss_fn(logits, y)
-        self.train_acc(logits, y)
-        self.train_loss(loss.detach())
+        self.train_acc.update(logits, y)  # update, not forward: the per-batch value is not logged
+        self.train_loss.update(loss.detach())
         self.log("train/loss", loss, prog_bar=True)
-        self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
-        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+        if self._log_epoch_metrics:
+            # A metric object need only be handed to Lightning once an epoch: it computes and resets it at the
+            # epoch's end. Each `self.log` call costs about as much as a small network's optimizer step.
+            self.log("train/loss_epoch", self.train_loss, on_step=False, on_epoch=True)
+            self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
+            self._log_epoch_metrics = False
         return loss
+
+    def on_train_epoch_start(self):
+        self._log_epoch_metrics = True
 
     def _evaluate(self, batch, stage: str):
         x, y = batch
         logits = self(x)
         self.log(f"{stage}/loss", self.eval_loss_fn(logits, y), prog_bar=stage == "val")
         acc = getattr(self, f"{stage}_acc")
-        acc(logits, y)
+        acc.update(logits, y)
         self.log(f"{stage}/acc", acc, prog_bar=stage == "val")
         if self.top5:
             top5 = getattr(self, f"{stage}_top5")
-            top5(logits, y)
+            top5.update(logits, y)
             self.log(f"{stage}/acc_top5", top5)
 
     def validation_step(self, batch, batch_idx):
@@ -90,3 +102,7 @@ class Classifier(L.LightningModule):
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
+def _accuracy(num_classes: int, top_k: int = 1) -> MulticlassAccuracy:
+    return MulticlassAccuracy(num_classes, top_k=top_k, average="micro", validate_args=False)

@@ -15,10 +15,13 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    """SGD or AdamW over `parameter_groups`; fused (one kernel for all parameters) on the CPU and CUDA, where it is
+    several times faster than PyTorch's per-parameter default on the CPU."""
     groups = parameter_groups(model, cfg["weight_decay"])
+    fused = {p.device.type for p in model.parameters()} <= {"cpu", "cuda"} or None
     if cfg["name"] == "sgd":
-        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"])
-    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]))
+        return torch.optim.SGD(groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"], fused=fused)
+    return torch.optim.AdamW(groups, lr=cfg["lr"], betas=tuple(cfg["betas"]), fused=fused)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict, trainer):

@@ -1,0 +1,31 @@
+"""Which modules are the residual blocks, what they are called in logs, and how the callbacks log."""
+import re
+
+import lightning as L
+from torch import nn
+
+from reslab.models.blocks import ResidualBlock
+
+_STAGE_BLOCK = re.compile(r"stages\.(\d+)\.(?:.+\.)?(\d+)$")
+
+
+def original_module(model: nn.Module) -> nn.Module:
+    """The network itself when `model` is a torch.compile wrapper."""
+    return getattr(model, "_orig_mod", model)
+
+
+def block_name(module_name: str) -> str:
+    """"stages.0.3" or "stages.0.blocks.3" (CSP) -> "stage1.block3"; other names are kept."""
+    match = _STAGE_BLOCK.search(module_name)
+    return f"stage{int(match[1]) + 1}.block{match[2]}" if match else module_name
+
+
+def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
+    """(name, block) of every ResidualBlock in forward order; stem and head are not blocks."""
+    return [(block_name(name), m) for name, m in original_module(model).named_modules()
+            if isinstance(m, ResidualBlock)]
+
+
+def log_metrics(trainer: L.Trainer, metrics: dict, step: int) -> None:
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=step)

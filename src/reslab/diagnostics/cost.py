@@ -1,0 +1,89 @@
+"""What a run costs: forward FLOPs per sample, training throughput, peak memory."""
+import math
+import resource
+import sys
+import time
+
+import lightning as L
+import torch
+
+from reslab.diagnostics.blocks import log_metrics, original_module
+
+
+class Cost(L.Callback):
+    """Forward FLOPs per sample, training throughput and peak memory of the run.
+
+    Throughput counts training batches only (the clock stops for validation) and leaves out the warm-up: the
+    first epoch when more than one is trained, else the first `WARMUP_BATCHES` batches. The clock reads are the
+    only device syncs, a few per epoch. Kept out of checkpoints on purpose: `trainer.test(ckpt_path=best)` restores
+    callback states from the best epoch, which would roll the figures back; a resumed run times its own process.
+    """
+
+    WARMUP_BATCHES = 3
+
+    def __init__(self):
+        self.flops = math.nan
+        self.peak_mem_mb = math.nan
+        self.samples, self.seconds = 0, 0.0
+        self._batches, self._warmup, self._started = 0, None, None
+
+    def on_fit_start(self, trainer, pl_module):
+        from reslab.models.describe import describe
+
+        model = original_module(pl_module.model)
+        if hasattr(model, "stem"):  # a reslab network; other models (a detector) keep flops = NaN
+            self.flops = describe(model, trainer.datamodule.info.input_shape)["flops"]
+        if pl_module.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(pl_module.device)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self._warmup is None:
+            per_epoch = trainer.num_training_batches
+            if not math.isfinite(per_epoch):
+                per_epoch = self.WARMUP_BATCHES
+            self._warmup = per_epoch if trainer.max_epochs != 1 else min(self.WARMUP_BATCHES, per_epoch // 2)
+        if self._started is None and self._batches >= self._warmup:
+            self._started = _clock(pl_module.device)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._batches += 1
+        if self._started is not None:
+            self.samples += len(batch[0] if isinstance(batch, (tuple, list)) else batch)
+
+    def on_validation_epoch_start(self, trainer, pl_module):
+        self._stop(pl_module)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._stop(pl_module)
+        if self.seconds:
+            log_metrics(trainer, {"cost/throughput": self.throughput}, trainer.global_step)
+
+    def on_train_end(self, trainer, pl_module):
+        self.peak_mem_mb = peak_memory_mb(pl_module.device)
+
+    def _stop(self, pl_module) -> None:
+        if self._started is not None:
+            self.seconds += _clock(pl_module.device) - self._started
+            self._started = None
+
+    @property
+    def throughput(self) -> float:
+        """Training samples per second after the warm-up (NaN when nothing was timed)."""
+        return self.samples / self.seconds if self.seconds else math.nan
+
+    def summary(self) -> dict:
+        return {"flops": self.flops, "throughput": self.throughput, "peak_mem_mb": self.peak_mem_mb}
+
+
+def _clock(device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the most memory tensors held on `device`; CPU: the process's peak resident set size."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

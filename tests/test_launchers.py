@@ -1,0 +1,74 @@
+"""Sweeps on other launchers (joblib in parallel, submitit's local executor), the optuna search preset, and
+Lightning DDP with 2 CPU processes launched by Hydra, in a single run and in a multirun."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+TINY = ("depth=8", "epochs=1", "logger=none", "trainer.accelerator=cpu")
+
+
+def _train(cwd, *args):
+    """`python train.py ...` run from `cwd`, so that any stray output folder would land there."""
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), *args, *TINY], cwd=cwd, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+def _finished_jobs(sweep) -> list:
+    jobs = sorted(p.parent for p in sweep.glob("*/metrics.json"))
+    assert all(json.loads((job / "metrics.json").read_text())["status"] == "ok" for job in jobs)
+    return jobs
+
+
+def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
+    sweep = tmp_path / "sweep"
+    _train(tmp_path, "-m", "hydra/launcher=parallel", "seed=0,1", f"hydra.sweep.dir={sweep}")
+    jobs = _finished_jobs(sweep)
+    assert len(jobs) == 2
+    # a job starts when Hydra writes its config and ends with metrics.json: the two spans overlap
+    (start_a, end_a), (start_b, end_b) = (
+        ((job / ".hydra" / "config.yaml").stat().st_mtime, (job / "metrics.json").stat().st_mtime) for job in jobs)
+    assert start_a < end_b and start_b < end_a
+    assert (sweep / "summary.md").is_file()
+
+
+def test_submitit_local_executor_runs_a_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    _train(tmp_path, "-m", "hydra/launcher=slurm_local", f"hydra.sweep.dir={sweep}")
+    assert len(_finished_jobs(sweep)) == 1
+    assert (sweep / ".submitit").is_dir()
+    assert (sweep / "summary.md").is_file()
+
+
+def test_optuna_preset_searches_lr_and_weight_decay(tmp_path):
+    sweep = tmp_path / "sweep"
+    _train(tmp_path, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}")
+    jobs = _finished_jobs(sweep)
+    assert len(jobs) == 2 and all("lr=" in job.name and "weight_decay=" in job.name for job in jobs)
+    assert "best_params" in (sweep / "optimization_results.yaml").read_text()
+
+
+DDP = ("trainer=ddp", "trainer.devices=2")
+
+
+def test_ddp_trains_an_epoch_on_two_cpu_processes_in_a_single_run(tmp_path):
+    run_dir = tmp_path / "run"
+    _train(tmp_path, *DDP, f"hydra.run.dir={run_dir}")
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "ok"
+    assert (run_dir / "train_ddp_process_1.log").is_file()  # rank 1 ran, in the job's own folder
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # and nowhere else
+
+
+@pytest.mark.slow
+def test_ddp_under_a_multirun_runs_each_job_once_in_its_folder(tmp_path):
+    sweep = tmp_path / "sweep"
+    _train(tmp_path, "-m", *DDP, "seed=0,1", f"hydra.sweep.dir={sweep}")
+    jobs = _finished_jobs(sweep)
+    assert len(jobs) == 2  # the second job found no rank variables or process group left by the first
+    assert all((job / "train_ddp_process_1.log").is_file() for job in jobs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]

@@ -1,0 +1,129 @@
+"""The multirun summary: a real small sweep (with a diverging and a failing job), the significance helper, and
+the tables and figures on a sweep folder written by hand."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import ROOT
+from reslab.stats import compare
+from reslab.sweep import load_sweep, summarize
+
+TINY = ("epochs=1", "trainer.accelerator=cpu")
+
+
+def _multirun(sweep_dir, *overrides):
+    """`python train.py -m ...` run from the sweep's parent folder (relative data paths resolve there)."""
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", *overrides, *TINY,
+                          f"hydra.sweep.dir={sweep_dir}"],
+                         cwd=sweep_dir.parent, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def _valid_png(path) -> bool:
+    with Image.open(path) as image:
+        image.verify()
+        return image.format == "PNG" and image.size[0] > 100
+
+
+def _hparams(job_dir) -> tuple[dict, set]:
+    """The hyperparameters a TensorBoard HParams tab shows for a run, and its scalar tags."""
+    events = EventAccumulator(str(job_dir / "tensorboard")).Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    return dict(start.hparams), set(events.Tags()["scalars"])
+
+
+def test_welch_interval_on_a_known_sample():
+    # means 0.92 and 0.85, variances 4e-4 and 2.5e-3, n = 3 each: Welch dof 2.624, t(0.975) * se = 0.10747
+    diff = compare([0.90, 0.92, 0.94], [0.80, 0.85, 0.90])
+    assert diff.mean == pytest.approx(0.07)
+    assert (diff.low, diff.high) == pytest.approx((0.07 - 0.10747, 0.07 + 0.10747), abs=1e-4)
+    assert diff.verdict == "no clear difference"
+    assert compare([0.95, 0.96, 0.97], [0.80, 0.81, 0.82]).verdict == "better"
+    assert compare([0.5, 0.6], [0.1, 0.2], higher_is_better=False).verdict == "worse"  # a higher loss
+    assert compare([0.9], [0.8, 0.7]).verdict == "one seed: run more"
+    assert compare([0.9, 0.9], [0.8, 0.8]).low == pytest.approx(0.1)  # no spread: the difference is exact
+
+
+def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_failing_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    _multirun(sweep, "model=plain,noshortcut", "depth=8,14")
+    # lr=1e12 blows the loss up at once; the image folder (data/images under tmp_path) is missing: the job raises
+    out = _multirun(sweep, "model=plain", "depth=8", "logger=none", "lr=1e12", "dataset=digits,imagefolder")
+    assert "summary.md" in out and "| model |" in out  # the answer is printed at the end of the sweep
+
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert len(rows) == 6
+    statuses = sorted(row["status"] for row in rows)
+    assert statuses == ["diverged", "failed", "ok", "ok", "ok", "ok"]
+    failed = next(row for row in rows if row["status"] == "failed")
+    assert "data/images" in failed["error"]
+    assert next(row for row in rows if row["status"] == "diverged")["error"].startswith("non-finite")
+    ok = [row for row in rows if row["status"] == "ok"]
+    assert all(float(row["test/acc"]) > 0 and int(row["params"]) > 0 for row in ok)
+
+    text = (sweep / "summary.md").read_text()
+    assert "## Against `noshortcut`" in text and "one seed: run more" in text
+    assert "## Jobs that did not finish" in text and "non-finite training loss" in text
+    for name in ("depth.png", "curves.png"):
+        assert _valid_png(sweep / name), name
+
+    job = sweep / "depth=14,epochs=1,model=noshortcut,trainer.accelerator=cpu"  # named by its overrides
+    hparams, scalars = _hparams(job)
+    assert hparams["model/block"].string_value == "noshortcut" and hparams["depth"].number_value == 14
+    assert {"hp/val/acc", "hp/test/acc", "hp/train/loss", "train/loss_epoch"} <= scalars
+
+    (sweep / "summary.md").unlink()
+    out = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (sweep / "summary.md").read_text() == text
+
+
+def _job(folder, overrides: dict, metrics: dict, num: int) -> None:
+    """A finished job folder as Hydra and reslab leave it."""
+    hydra = folder / ",".join(f"{k}={v}" for k, v in overrides.items()) / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "overrides.yaml").write_text("".join(f"- {k}={v}\n" for k, v in overrides.items()))
+    (hydra / "hydra.yaml").write_text(f"hydra:\n  job:\n    num: {num}\n")
+    (hydra / "config.yaml").write_text(f"depth: {overrides['depth']}\n")
+    (hydra.parent / "metrics.json").write_text(json.dumps({"status": "ok", "monitor": "val/acc", **metrics}))
+
+
+@pytest.fixture
+def three_seed_sweep(tmp_path):
+    """plain clearly beats noshortcut at depth 56; weighted at 56 only has one seed; depth 20 is a tie."""
+    results = {("plain", 56): [0.97, 0.98, 0.975], ("noshortcut", 56): [0.70, 0.62, 0.75],
+               ("weighted", 56): [0.96], ("plain", 20): [0.97, 0.96, 0.98], ("noshortcut", 20): [0.96, 0.98, 0.97]}
+    num = 0
+    for (model, depth), accuracies in results.items():
+        for seed, acc in enumerate(accuracies):
+            blocks = (depth - 2) // 2
+            metrics = {"val/acc": acc, "test/acc": acc, "train/loss": 1 - acc, "params": 1000 * depth,
+                       "history": [{"epoch": 0, "train/loss": 2.0}, {"epoch": 1, "train/loss": 1 - acc}],
+                       "grad/first_step": [10.0 ** (i / blocks) for i in range(blocks)],
+                       **({"wrc/alpha": [0.9] * blocks, "wrc/beta": [1.1] * blocks} if model == "weighted" else {})}
+            _job(tmp_path, {"model": model, "depth": depth, "seed": seed}, metrics, num)
+            num += 1
+    return tmp_path
+
+
+def test_summary_gives_intervals_and_verdicts_against_noshortcut(three_seed_sweep):
+    sweep = load_sweep(three_seed_sweep)
+    assert sweep.keys == ["model", "depth"]
+    assert [sweep.label(g) for g in sweep.groups][:2] == ["model=plain, depth=20", "model=noshortcut, depth=20"]
+    text = summarize(three_seed_sweep).read_text()
+    verdicts = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| model=")}
+    assert verdicts["model=plain, depth=56"].count("better") == 2  # higher accuracy and lower loss
+    assert "one seed: run more" in verdicts["model=weighted, depth=56"]
+    assert verdicts["model=plain, depth=20"].count("no clear difference") == 2
+    assert "| plain | 56 | 3/3 | **0.9750 ± 0.005** |" in text  # best at its depth, mean ± std over seeds
+    for name in ("depth.png", "curves.png", "grad_flow_depth20.png", "grad_flow_depth56.png", "wrc.png"):
+        assert _valid_png(three_seed_sweep / name), name
