@@ -14,6 +14,7 @@ rounds; ratios are medians of the per-round ratios. FLOP/s counts the convolutio
 backward (FlopCounterMode) per measured step time, against the faster of two large GEMMs timed in the same rounds.
 """
 import argparse
+import contextlib
 import copy
 import logging
 import math
@@ -120,7 +121,8 @@ class FullPath:
                 trainer.should_stop = trainer.should_stop or timer.done
 
         trainer = self._trainer([Timing()])
-        trainer.fit(self.task, datamodule=self.data)
+        with contextlib.redirect_stdout(sys.stderr):  # the progress bar: stdout is for the table
+            trainer.fit(self.task, datamodule=self.data)
         return timer.step_seconds
 
 

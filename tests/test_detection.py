@@ -200,6 +200,15 @@ def test_train_py_reports_a_malformed_annotation_file_in_one_line(tmp_path):
         f"(JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1))"]
 
 
+def test_train_py_rejects_a_data_set_of_the_other_task_in_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "train.py", "task=classification", "dataset=shapes",
+                          f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: dataset=shapes is not a classification data set: choose one of digits, digits_flat, wine, "
+        "breast_cancer, cifar10, cifar100, mnist, fashion_mnist, imagefolder, synthetic"]
+
+
 @pytest.fixture(scope="module")
 def detection_run(tmp_path_factory):
     """A real one-epoch shapes run folder with its .hydra/config.yaml, as `python train.py` leaves it."""

@@ -10,14 +10,16 @@ TRACKED = ("train/loss_epoch", "train/acc", "val/loss", "val/acc")
 
 
 class History(L.Callback):
-    """Records the tracked epoch metrics after each training epoch (validation has run by then)."""
+    """Records the tracked epoch metrics and the task's monitored one (e.g. val/map_50) after each training epoch
+    (validation has run by then)."""
 
-    def __init__(self):
+    def __init__(self, monitor: str):
         self.history: list[dict] = []
+        self.tracked = tuple(dict.fromkeys((*TRACKED, monitor)))
 
     def on_train_epoch_end(self, trainer, pl_module):
         row = {"epoch": trainer.current_epoch}
-        for key in TRACKED:
+        for key in self.tracked:
             if key in trainer.callback_metrics:
                 row[key.removesuffix("_epoch")] = float(trainer.callback_metrics[key])
         self.history.append(row)

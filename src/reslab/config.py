@@ -41,7 +41,7 @@ def _check_choice(key: str, value, choices) -> None:
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) for the first bad value in `cfg`."""
     from reslab.checkpoints import check_paths
-    from reslab.data.checks import check_dataset
+    from reslab.data.checks import check_dataset, check_task_dataset
     from reslab.models.layout import check_model_args
     from reslab.tasks import TASKS
 
@@ -62,6 +62,7 @@ def validate(cfg: DictConfig) -> None:
     _check_number("trainer.accumulate_grad_batches", cfg.trainer.accumulate_grad_batches, int, 0)
     _check_number("trainer.gradient_clip_val", cfg.trainer.gradient_clip_val, float, 0, optional=True)
     check_model_args(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width)
+    check_task_dataset(cfg.task.name, cfg.dataset.name)
     check_dataset(to_dict(cfg.dataset))
     check_paths(cfg)
 

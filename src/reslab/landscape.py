@@ -309,7 +309,7 @@ def _caption(result: dict) -> str:
     top, ratio = info["curvature/lambda_max"], info["curvature/convexity_ratio"]
     centre = result["loss"][(len(result["coords"]) // 2,) * result["loss"].ndim]
     text = f"loss at centre {centre:.3g}"
-    return text if not math.isfinite(top) else f"{text}, λmax {top:.3g}, |λmin/λmax| {ratio:.2g}"
+    return text if not math.isfinite(top) else f"{text}\nλmax {top:.3g}, |λmin/λmax| {ratio:.2g}"
 
 
 def _draw(ax, result: dict, levels: np.ndarray) -> object:

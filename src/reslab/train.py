@@ -45,7 +45,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, monitor: str, callbacks: list,
     callbacks = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode="max",
                         save_last=True),
-        History(),
+        History(monitor),
         StopOnDivergence(t.log_every_n_steps),
         SeedEachEpoch(cfg.seed),
         # Reads the step metrics off the device (a GPU sync) only when it refreshes; Rich's bar reads every step.
@@ -56,7 +56,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, monitor: str, callbacks: list,
         callbacks.append(LearningRateMonitor(logging_interval="step"))
     return L.Trainer(
         default_root_dir=run_dir, max_epochs=cfg.epochs, accelerator=t.accelerator, devices=t.devices,
-        num_nodes=t.get("num_nodes", 1), strategy=t.strategy, precision=_precision(cfg, cuda), logger=logger,
+        num_nodes=t.num_nodes, strategy=t.strategy, precision=_precision(cfg, cuda), logger=logger,
         callbacks=callbacks,
         accumulate_grad_batches=t.accumulate_grad_batches, gradient_clip_val=t.gradient_clip_val,
         deterministic=t.deterministic, benchmark=cuda and not t.deterministic,
@@ -84,7 +84,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     trainer = build_trainer(cfg, run_dir, monitor=task.monitor, callbacks=callbacks,
                             purge_step=step if cfg.resume else None)
     if trainer.logger and not cfg.resume:
-        trainer.logger.log_hyperparams(_flat(cfg), {f"hp/{k}": 0 for k in _hp_keys(task.monitor)})
+        _log_hparams(trainer.logger, cfg, task.monitor)
     write_versions(run_dir)
     trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
     best = trainer.checkpoint_callback.best_model_path
@@ -104,6 +104,17 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 def _hp_keys(monitor: str) -> tuple:
     """The final metrics shown as columns of TensorBoard's HParams tab (as hp/<key>)."""
     return (monitor, monitor.replace("val/", "test/"), "train/loss", "params", "flops", "throughput", "peak_mem_mb")
+
+
+def _log_hparams(logger, cfg: DictConfig, monitor: str) -> None:
+    """The config as hyperparameters; TensorBoard also gets the hp/ metric columns (filled in at the end) so its
+    HParams tab lists each run's final results (it shows only metrics declared here)."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    if isinstance(logger, TensorBoardLogger):
+        logger.log_hyperparams(_flat(cfg), {f"hp/{k}": 0 for k in _hp_keys(monitor)})
+    else:
+        logger.log_hyperparams(_flat(cfg))
 
 
 def _flat(cfg: DictConfig) -> dict:

@@ -28,6 +28,9 @@ OPTIONS = {
     "coco": ("root", "year", "image_size", "val_fraction", "split_seed", "num_workers"),
 }
 
+# The data sets of task=detection (reslab/data/<name>.py); every other set is for classification.
+DETECTION_SETS = ("shapes", "voc", "coco")
+
 _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                 "t10k-labels-idx1-ubyte")
 # Where torchvision's download puts each file-based set under `root`, and the files read from there
@@ -100,6 +103,13 @@ def check_dataset(cfg: Mapping) -> None:
         _check_files(name, cfg)
     if name == "imagefolder":
         _check_image_folder(Path(cfg["root"]))
+
+
+def check_task_dataset(task: str, dataset: str) -> None:
+    """task=detection takes only the detection sets, task=classification only the others."""
+    valid = DETECTION_SETS if task == "detection" else tuple(n for n in OPTIONS if n not in DETECTION_SETS)
+    if dataset not in valid:
+        raise ConfigError(f"dataset={dataset} is not a {task} data set: choose one of {', '.join(valid)}")
 
 
 def _check_files(name: str, cfg: Mapping) -> None:

@@ -11,12 +11,11 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2.functional import resize
 
 from reslab.data.batches import EpochSampler
-from reslab.data.checks import check_dataset
+from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.data.module import DataInfo
-from reslab.errors import ConfigError
 
-# Each set's module has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco needs pycocotools).
-SETS = {"shapes": "reslab.data.shapes", "voc": "reslab.data.voc", "coco": "reslab.data.coco"}
+# Each set's module reslab.data.<name> has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco
+# needs pycocotools).
 
 
 class InMemoryDetection(Dataset):
@@ -63,8 +62,7 @@ class DetectionData(L.LightningDataModule):
 
     def __init__(self, name: str, batch_size: int, seed: int, **options):
         super().__init__()
-        if name not in SETS:
-            raise ConfigError(f"dataset={name!r} is not a detection data set: choose one of {', '.join(SETS)}")
+        check_task_dataset("detection", name)
         check_dataset({"name": name, **options})
         self.name, self.batch_size, self.seed = name, batch_size, seed
         self.num_workers = options.pop("num_workers", 0)
@@ -74,7 +72,7 @@ class DetectionData(L.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
-            self.splits = importlib.import_module(SETS[self.name]).load(**self.options)
+            self.splits = importlib.import_module(f"reslab.data.{self.name}").load(**self.options)
             size = self.options["image_size"]
             names = self.splits.class_names
             self.info = DataInfo((3, size, size), len(names), "image", names)
