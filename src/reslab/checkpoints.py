@@ -25,12 +25,20 @@ def check_paths(cfg: DictConfig) -> None:
         raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} does not exist: give the path of a .ckpt file")
 
 
+def saved_config(run_dir: Path) -> DictConfig:
+    """The resolved config a finished run was trained with; ConfigError when `run_dir` is not a run folder."""
+    path = Path(run_dir) / SAVED_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no {SAVED_CONFIG}: pass the folder of a `python train.py` run")
+    return OmegaConf.load(path)
+
+
 def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
     """The saved config of run `folder`, with this command's plain-value overrides (e.g. epochs=60) on top.
 
     Changing a config group (model=..., dataset=...) would not continue the same run, so it is refused.
     """
-    saved = OmegaConf.load(Path(folder) / SAVED_CONFIG)
+    saved = saved_config(folder)
     extra = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "hydra."))]
     for override in extra:
         key = override.split("=", 1)[0].lstrip("+~")

@@ -10,9 +10,9 @@ import importlib.util
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from reslab.checkpoints import saved_config
 from reslab.errors import ConfigError
 
 FORMATS = ("torchscript", "onnx")
@@ -27,13 +27,6 @@ def checkpoint_of(run_dir: Path) -> Path:
     raise ConfigError(f"{run_dir} has no checkpoints/best.ckpt or checkpoints/last.ckpt: pass a reslab run folder")
 
 
-def run_config(run_dir: Path) -> DictConfig:
-    path = Path(run_dir) / ".hydra" / "config.yaml"
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} has no .hydra/config.yaml: pass the folder of a `python train.py` run")
-    return OmegaConf.load(path)
-
-
 def _network_state(checkpoint: dict) -> dict:
     """The LightningModule's `model.` entries, without the prefix (and torch.compile's `_orig_mod.`)."""
     return {k.removeprefix("model.").removeprefix("_orig_mod."): v for k, v in checkpoint["state_dict"].items()
@@ -44,7 +37,7 @@ def load_detector(run_dir: Path) -> tuple[nn.Module, list[str]]:
     """The trained detector of a task=detection run (eval mode) and its class names (labels 1..K)."""
     from reslab.tasks.detection import build_network
 
-    cfg, path = run_config(run_dir), checkpoint_of(run_dir)
+    cfg, path = saved_config(run_dir), checkpoint_of(run_dir)
     if cfg.task.name != "detection":
         raise ConfigError(f"{run_dir} is a task={cfg.task.name} run: detection needs a task=detection run")
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -59,7 +52,7 @@ def load_classifier(run_dir: Path) -> tuple[nn.Module, torch.Tensor]:
     (the network's input shape and normalisation come from the data set, which is loaded for this)."""
     from reslab.tasks import build
 
-    cfg, path = run_config(run_dir), checkpoint_of(run_dir)
+    cfg, path = saved_config(run_dir), checkpoint_of(run_dir)
     data, task = build(cfg)
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     network = getattr(task.model, "_orig_mod", task.model)
@@ -81,7 +74,7 @@ def export(run_dir: Path, fmt: str) -> Path:
     """Write the run's network as `fmt` next to its checkpoint; returns the written file."""
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is invalid: choose one of {', '.join(FORMATS)}")
-    cfg = run_config(run_dir)
+    cfg = saved_config(run_dir)
     out = checkpoint_of(run_dir).with_suffix(SUFFIXES[fmt])
     if cfg.task.name == "detection":
         if fmt == "onnx":

@@ -17,7 +17,6 @@ import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
 from torch import Tensor, nn
 from torch.utils.data import default_collate
 
@@ -230,13 +229,11 @@ def landscape_callbacks(cfg) -> list[L.Callback]:
 
 def load_run(run_dir: Path, checkpoint: str = "last"):
     """(datamodule, task) of a finished run, with the weights of `checkpoint`: "last", "best" or a .ckpt path."""
-    from reslab.checkpoints import SAVED_CONFIG, load_checked
+    from reslab.checkpoints import load_checked, saved_config
     from reslab.tasks import build
 
     run_dir = Path(run_dir)
-    if not (run_dir / SAVED_CONFIG).is_file():
-        raise ConfigError(f"{str(run_dir)!r} is not a run folder: {run_dir / SAVED_CONFIG} is missing")
-    cfg = OmegaConf.load(run_dir / SAVED_CONFIG)
+    cfg = saved_config(run_dir)
     if cfg.task.name != "classification":
         raise ConfigError(f"{str(run_dir)!r} is a task={cfg.task.name} run: landscapes need task=classification")
     path = run_dir / "checkpoints" / f"{checkpoint}.ckpt" if checkpoint in ("last", "best") else Path(checkpoint)
