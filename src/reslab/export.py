@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reslab.checkpoints import saved_config
+from reslab.checkpoints import load_checked, saved_config
 from reslab.errors import ConfigError
 
 FORMATS = ("torchscript", "onnx")
@@ -54,9 +54,8 @@ def load_classifier(run_dir: Path) -> tuple[nn.Module, torch.Tensor]:
 
     cfg, path = saved_config(run_dir), checkpoint_of(run_dir)
     data, task = build(cfg)
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    task.load_state_dict(load_checked(path, task)["state_dict"])  # safe load, architecture checked in one line
     network = getattr(task.model, "_orig_mod", task.model)
-    network.load_state_dict(_network_state(checkpoint))
     x, _ = data.on_after_batch_transfer(next(iter(data.val_dataloader())), 0)
     return network.eval(), x[:8].contiguous()
 
