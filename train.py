@@ -1,7 +1,9 @@
-"""reslab entry point: `python train.py [overrides]`, `python train.py -m ...` for sweeps."""
+"""reslab entry point: `python train.py [overrides]`, `python train.py -m ...` for sweeps (see README)."""
+from pathlib import Path
+
 import hydra
 
-from reslab.train import job
+from reslab.entry import cli, job
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -10,4 +12,4 @@ def main(cfg) -> float:
 
 
 if __name__ == "__main__":
-    main()
+    cli(main, Path(__file__).resolve().parent / "conf")

@@ -101,13 +101,12 @@ class FullPath:
         self.precision, self.device = str(trainer.precision), trainer.strategy.root_device
 
     def _trainer(self, callbacks: list):
-        from reslab.diagnostics import diagnostics_callbacks
+        from reslab.config import set_run_dir
         from reslab.train import build_trainer
 
         self.fits += 1
-        run_dir = self.run_dir / f"fit{self.fits}"
-        return build_trainer(self.cfg, run_dir, self.task.monitor, [*diagnostics_callbacks(self.cfg, run_dir),
-                                                                     *callbacks])
+        set_run_dir(self.run_dir / f"fit{self.fits}")
+        return build_trainer(self.cfg, self.data, extra_callbacks=callbacks)
 
     def step_seconds(self, warmup: int, steps: int) -> float:
         import lightning as L
@@ -131,25 +130,24 @@ class BareLoop:
     forward, cross-entropy, backward, optimizer and schedule step, zero the gradients."""
 
     def __init__(self, name: str, model, data, cfg, precision: str, device):
-        from types import SimpleNamespace
-
         import torch
 
         from reslab.data.augment import channel_stats
-        from reslab.tasks.optim import build_optimizer, build_scheduler
+        from reslab.config import to_dict
+        from reslab.tasks.optim import build
 
         if precision not in ("32-true", "bf16-mixed"):
             sys.exit(f"error: the bare loop runs precision 32-true or bf16-mixed, not {precision}")
         self.name, self.data, self.device = name, data, device
-        self.channels_last = cfg.trainer.channels_last in ("auto", True)
+        self.channels_last = cfg.task.channels_last in ("auto", True)
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
         self.model = model
-        self.net = torch.compile(model) if cfg.trainer.compile else model
-        self.optimizer = build_optimizer(model, dict(cfg.optim))
+        self.net = torch.compile(model) if cfg.task.compile else model
         batches = len(data.splits.train) // cfg.batch_size
-        length = SimpleNamespace(estimated_stepping_batches=cfg.epochs * batches, max_epochs=cfg.epochs)
-        self.scheduler = build_scheduler(self.optimizer, dict(cfg.scheduler), length)
+        scheduler = to_dict(cfg.scheduler) if cfg.scheduler else None
+        self.optimizer, self.scheduler = build(model, to_dict(cfg.optim), scheduler, cfg.lr,
+                                               cfg.epochs * batches, batches)
         self.loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16-mixed")
         self.x, self.y = (t.to(device) for t in data.splits.train.tensors)
@@ -185,7 +183,8 @@ class BareLoop:
             loss = self.loss_fn(self.net(x), y)
         loss.backward()
         self.optimizer.step()
-        self.scheduler.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
 
     def step_seconds(self, warmup: int, steps: int) -> float:
@@ -266,7 +265,7 @@ def bench_model(label: str, overrides: list[str], torchvision: bool, args, gemm:
     L.seed_everything(cfg.seed, verbose=False)
     full = FullPath(cfg, run_dir)
     device = full.device
-    network = copy.deepcopy(getattr(full.model, "_orig_mod", full.model))  # the same network, its own weights
+    network = copy.deepcopy(full.model)  # the same network, its own weights
     loops = [full, BareLoop("bare", network, full.data, cfg, full.precision, device)]
     if torchvision:
         from torchvision.models import resnet18
@@ -338,7 +337,7 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds; figures are medians")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--compile", action="store_true", help="torch.compile every network (trainer.compile)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile every network (task.compile)")
     parser.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"])
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=Path("bench.md"), help="the markdown table goes here too")
@@ -352,7 +351,7 @@ def parse_args(argv=None):
 def cases(args) -> list[tuple[str, list[str], bool]]:
     """(label, config overrides, whether torchvision's resnet18 runs beside it) of every timed network."""
     common = [f"batch_size={args.batch_size}", f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
-              f"trainer.compile={args.compile}", f"trainer.channels_last={args.channels_last}", "epochs=30"]
+              f"task.compile={args.compile}", f"task.channels_last={args.channels_last}", "epochs=30"]
     out = []
     if "synthetic" in args.data:
         out += [(f"synthetic 3x32x32 / {m}", ["dataset=synthetic", *model_overrides(m), *common],

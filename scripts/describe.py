@@ -1,9 +1,11 @@
 """Print what a model costs: parameters, forward FLOPs per sample and each stage's output shape.
 
     python scripts/describe.py model=csp depth=50
-    python scripts/describe.py depth=56 --input 3,32,32 --classes 10 --all   # the four block types side by side
+    python scripts/describe.py depth=56 --input 3,32,32 --classes 10 --all   # every design, one row each
 
-Positional arguments are Hydra overrides of conf/train.yaml (only model, depth and width matter here).
+Positional arguments are Hydra overrides of conf/train.yaml (only model, depth and width matter here). `--all`
+lists every design: each block type and preset of conf/model/, then each value of the shortcut-design options
+(shortcut_op, order, norm, init, drop_path) on plain blocks, with the other overrides applied to all.
 """
 import argparse
 from pathlib import Path
@@ -12,9 +14,21 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
 from reslab.errors import ConfigError
-from reslab.models.layout import BLOCK_TYPES
+from reslab.models.options import BLOCK_TYPES, NORMS, ORDERS, SHORTCUT_OPS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def designs() -> dict[str, list[str]]:
+    """Every design reslab builds: name -> the overrides that select it."""
+    presets = sorted(p.stem for p in (CONF / "model").glob("*.yaml") if p.stem not in BLOCK_TYPES)
+    rows = {name: [f"model={name}"] for name in (*BLOCK_TYPES, *presets)}
+    rows |= {f"shortcut_op={op}": [f"model.shortcut_op={op}"] for op in SHORTCUT_OPS if op != "identity"}
+    rows |= {f"order={order}": [f"model.order={order}"] for order in ORDERS if order != "post"}
+    rows |= {f"norm={norm}": [f"model.norm={norm}"] for norm in NORMS if norm != "batch"}
+    rows["noshortcut init=dirac"] = ["model=noshortcut", "model.init=dirac"]
+    rows["drop_path=0.5"] = ["model.drop_path=0.5"]
+    return rows
 
 
 def _shape(text: str) -> tuple[int, ...]:
@@ -47,10 +61,19 @@ def table(columns: dict[str, dict]) -> str:
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
 
 
+def design_table(rows: dict[str, tuple[str, dict]]) -> str:
+    """One row per design: name, its overrides, params, FLOPs."""
+    lines = [("design", "config", "params", "FLOPs")]
+    lines += [(name, config, f"{d['params']:,}", _si(d["flops"])) for name, (config, d) in rows.items()]
+    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+    return "\n".join("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in
+                               enumerate(zip(line, widths))).rstrip() for line in lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=csp depth=50 width=32")
-    parser.add_argument("--all", action="store_true", help="describe every block type side by side")
+    parser.add_argument("--all", action="store_true", help="list every design with its params and FLOPs")
     parser.add_argument("--input", type=_shape, default=(3, 224, 224), help="C,H,W for images or F for vectors")
     parser.add_argument("--classes", type=int, default=1000, help="number of classes")
     args = parser.parse_intermixed_args()
@@ -62,22 +85,25 @@ def main() -> None:
 
     if args.all:
         rest = [o for o in args.overrides if not o.startswith("model=")]
-        runs = {block: [*rest, f"model={block}"] for block in BLOCK_TYPES}
+        runs = {name: [*rest, *selected] for name, selected in designs().items()}
     else:
         runs = {None: args.overrides}
     columns = {}
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"), torch.device("meta"):
-        for block, overrides in runs.items():
+        for name, overrides in runs.items():
             try:
                 cfg = compose(config_name="train", overrides=overrides)
                 model = build_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input,
                                     num_classes=args.classes)
             except (ConfigError, HydraException) as error:
-                raise SystemExit(f"error: {_one_line(error)}") from None
-            columns[block or cfg.model.block] = describe(model, args.input)
+                raise SystemExit(f"error: {name or ''}: {_one_line(error)}".replace("error: : ", "error: ")) from None
+            columns[name or cfg.model.block] = describe(model, args.input)
     print(f"depth={cfg.depth} width={cfg.width or 'default'} input={'x'.join(map(str, args.input))} "
           f"classes={args.classes}")
-    print(table(columns))
+    if args.all:
+        print(design_table({name: (" ".join(designs()[name]), d) for name, d in columns.items()}))
+    else:
+        print(table(columns))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 
 from reslab.errors import ConfigError
-from reslab.landscape import plot_panel, run_landscape
+from reslab.landscape.plots import plot_panel
+from reslab.landscape.run import run_landscape
 
 
 def _sweep_cells(folder: Path, only: list[str], run) -> dict:

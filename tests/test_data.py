@@ -13,7 +13,8 @@ from PIL import Image
 
 from reslab.data.augment import channel_stats, crop_flip, normalize
 from reslab.data.batches import TensorBatches, epoch_order, mix_seed
-from reslab.data.checks import OPTIONS, check_dataset
+from reslab.config import validate
+from reslab.data.checks import DATASETS, check_dataset
 from reslab.data.module import ReslabData
 from reslab.errors import ConfigError
 
@@ -41,32 +42,29 @@ def batches(loader) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 # ---- config group and checks -------------------------------------------------------------------------------
 
-def test_every_yaml_holds_exactly_the_options_of_its_set():
+def test_every_yaml_is_a_data_set_of_the_catalog():
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
-    assert names == sorted(OPTIONS)
-    for name in names:
-        cfg = options(name)
-        assert cfg["name"] == name and set(cfg) - {"name"} == set(OPTIONS[name])
+    assert names == sorted(DATASETS)
+    assert all(options(name)["name"] == name for name in names)
 
 
-@pytest.mark.parametrize("cfg, words", [
-    ({"name": "cifar11"}, ["cifar11", "cifar10", "synthetic"]),
-    (options("digits", colour=True), ["dataset.colour", "split_seed"]),
-    (options("digits", val_fraction=1.5), ["val_fraction=1.5", "(0, 1)"]),
-    (options("digits", val_fraction=0.5, test_fraction=0.5), ["no training data"]),
-    (options("synthetic", shape="cube"), ["shape='cube'", "image or vector"]),
-    ({"name": "wine", "val_fraction": 0.1}, ["missing", "test_fraction"]),
+@pytest.mark.parametrize("overrides, words", [
+    (["dataset.name=cifar11"], ["cifar11", "cifar10", "synthetic"]),
+    (["dataset.val_fraction=1.5"], ["dataset.val_fraction=1.5", "(0, 1)"]),
+    (["dataset.val_fraction=0.5", "dataset.test_fraction=0.5"], ["no training data"]),
+    (["dataset=synthetic", "dataset.shape=cube"], ["dataset.shape='cube'", "image, vector"]),
+    (["dataset=synthetic", "dataset.noise=nan"], ["dataset.noise=nan", "finite"]),
 ])
-def test_bad_options_fail_in_one_line(cfg, words):
+def test_bad_options_fail_in_one_line(make_cfg, overrides, words):
     with pytest.raises(ConfigError) as err:
-        check_dataset(cfg)
+        validate(make_cfg(*overrides))
     assert "\n" not in str(err.value) and all(w in str(err.value) for w in words)
 
 
 def test_missing_files_name_the_folder_and_the_fix(tmp_path):
     for name, sub in [("cifar10", "cifar-10-batches-py"), ("mnist", "MNIST/raw")]:
         with pytest.raises(ConfigError) as err:
-            ReslabData(**options(name, root=str(tmp_path)), batch_size=8, seed=0)
+            check_dataset(options(name, root=str(tmp_path)))
         message = str(err.value)
         assert "\n" not in message and str(tmp_path / sub) in message and "dataset.download=true" in message
     check_dataset(options("cifar10", root=str(tmp_path), download=True))  # the download will bring them

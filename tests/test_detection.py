@@ -66,9 +66,12 @@ def test_torchvision_weights_of_another_model_fail_in_one_line(tmp_path):
         detect.load(None, tmp_path / "other.pth")
 
 
-@pytest.mark.parametrize("model", ["plain", "weighted", "csp", "noshortcut"])
+@pytest.mark.parametrize("model", ["plain", "weighted", "csp", "noshortcut",
+                                   # shortcut designs (a representative subset, to keep the suite fast): orders and
+                                   # stochastic depth, gates, normalisation-free
+                                   "preact model.drop_path=0.5", "highway", "fixup"])
 def test_every_block_type_trains_as_a_detector(make_cfg, tmp_path, model):
-    metrics = run(make_cfg(*TINY, f"model={model}"), tmp_path)
+    metrics = run(make_cfg(*TINY, *f"model={model}".split()), tmp_path)
     assert metrics["status"] == "ok" and metrics["monitor"] == "val/map_50"
     assert 0 <= metrics["val/map_50"] <= 1 and 0 <= metrics["test/map_50"] <= 1 and "test/map" in metrics
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))

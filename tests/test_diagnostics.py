@@ -4,7 +4,8 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from reslab.diagnostics import block_name, diagnostics_callbacks
+from reslab.callbacks.blocks import block_name
+from reslab.config import validate
 from reslab.errors import ConfigError
 from reslab.models.describe import describe
 from reslab.models.network import build_model
@@ -31,7 +32,7 @@ def test_without_shortcuts_gradients_spread_over_orders_of_magnitude(make_cfg, t
 
 
 def test_weighted_run_writes_wrc_weights_cost_and_figure(make_cfg, tmp_path):
-    cfg = make_cfg("model=weighted", "diagnostics.every_n_steps=2", *SMALL)
+    cfg = make_cfg("model=weighted", "callbacks.grad_flow.every_n_steps=2", "callbacks.wrc.every_n_steps=2", *SMALL)
     metrics = run(cfg, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert len(saved["wrc/alpha"]) == len(saved["wrc/beta"]) == 3
@@ -54,7 +55,7 @@ def test_weighted_run_writes_wrc_weights_cost_and_figure(make_cfg, tmp_path):
 
 
 def test_off_writes_nothing_and_full_adds_activations_without_changing_training(make_cfg, tmp_path):
-    assert diagnostics_callbacks(make_cfg("diagnostics=off"), tmp_path) == []
+    assert not {"grad_flow", "wrc", "cost"} & set(make_cfg("diagnostics=off").callbacks)
     runs = {level: run(make_cfg("model=weighted", f"diagnostics={level}", *SMALL), tmp_path / level)
             for level in ("off", "full")}
     off, full = runs["off"], runs["full"]
@@ -71,9 +72,9 @@ def test_off_writes_nothing_and_full_adds_activations_without_changing_training(
     assert "grad_hist/stage1.block0" in histograms
 
 
-def test_every_n_steps_must_be_a_positive_integer(make_cfg, tmp_path):
-    with pytest.raises(ConfigError, match="diagnostics.every_n_steps=0"):
-        diagnostics_callbacks(make_cfg("diagnostics.every_n_steps=0"), tmp_path)
+def test_every_n_steps_must_be_a_positive_integer(make_cfg):
+    with pytest.raises(ConfigError, match="callbacks.grad_flow.every_n_steps=0"):
+        validate(make_cfg("callbacks.grad_flow.every_n_steps=0"))
 
 
 @pytest.mark.parametrize("name, expected", [("stages.0.3", "stage1.block3"), ("stages.2.blocks.1", "stage3.block1"),

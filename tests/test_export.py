@@ -26,9 +26,13 @@ def _run_folder(folder, *overrides):
     return folder
 
 
-@pytest.fixture(scope="module", params=["plain", "csp"])
+# plain and csp, and shortcut designs whose eval mode differs from training (gates, stochastic depth, the dropout
+# shortcut, pre-activation's shared BN-ReLU, Fixup's scalars): a representative subset, to keep the suite fast
+@pytest.fixture(scope="module", params=["plain", "csp", "highway", "fixup",
+                                        "preact model.drop_path=0.5 model.shortcut_op=dropout"])
 def classifier_run(request, tmp_path_factory):
-    return _run_folder(tmp_path_factory.mktemp(request.param), f"model={request.param}", *SYNTHETIC)
+    return _run_folder(tmp_path_factory.mktemp(request.param.split()[0]), *f"model={request.param}".split(),
+                       *SYNTHETIC)
 
 
 def test_torchscript_classifier_gives_the_pytorch_logits(classifier_run):

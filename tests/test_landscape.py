@@ -16,8 +16,11 @@ from torch.func import functional_call
 
 from conftest import ROOT
 from reslab.errors import ConfigError
-from reslab.landscape import (KEYS, batches, evaluate, hessian_extremes, landscape_callbacks, loss_surface, plot_panel,
-                              plot_run, random_directions, read_landscape)
+from reslab.config import validate
+from reslab.landscape.hessian import KEYS, hessian_extremes
+from reslab.landscape.plots import plot_panel, plot_run
+from reslab.landscape.run import read_landscape
+from reslab.landscape.surface import batches, evaluate, loss_surface, random_directions
 from reslab.train import run
 
 FAST = ("depth=8", "epochs=1", "logger=none", "diagnostics=off", "trainer.accelerator=cpu")
@@ -99,7 +102,7 @@ def test_pngs_are_valid_images(tmp_path):
 
 
 def test_landscape_on_writes_curvature_to_metrics(make_cfg, tmp_path):
-    cfg = make_cfg(*FAST, "landscape=on", "landscape.samples=64", "landscape.iterations=5")
+    cfg = make_cfg(*FAST, "landscape=on", "callbacks.curvature.samples=64", "callbacks.curvature.iterations=5")
     metrics = run(cfg, tmp_path)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert set(KEYS) <= set(saved)
@@ -109,9 +112,9 @@ def test_landscape_on_writes_curvature_to_metrics(make_cfg, tmp_path):
 
 
 def test_landscape_is_off_by_default_and_bad_settings_raise_one_line(make_cfg):
-    assert landscape_callbacks(make_cfg()) == []
-    with pytest.raises(ConfigError, match="landscape.samples=0"):
-        landscape_callbacks(make_cfg("landscape=on", "landscape.samples=0"))
+    assert "curvature" not in make_cfg().callbacks
+    with pytest.raises(ConfigError, match="callbacks.curvature.samples=0"):
+        validate(make_cfg("landscape=on", "callbacks.curvature.samples=0"))
 
 
 def test_script_on_a_real_run_folder_and_its_sweep_panel(make_cfg, tmp_path):

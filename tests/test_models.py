@@ -1,6 +1,7 @@
 """The model zoo: torchvision/He et al. parameter counts, weight compatibility, what each block type computes."""
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from reslab.models.blocks import ResidualBlock
 from reslab.models.describe import describe
 from reslab.models.layout import BLOCK_TYPES, OPTION_DEFAULTS, check_model_args
 from reslab.models.network import build_model
+from reslab.models.options import ORDERS, SHORTCUT_OPS, ModelOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,6 +166,22 @@ def test_describe_counts_params_flops_and_stage_shapes():
     (dict(colour="red"), ["model.colour", "shortcut"]),
     (dict(shortcut="conv"), ["model.shortcut='conv'", "projection, zeropad"]),
     (dict(split_ratio=1.0), ["model.split_ratio=1.0", "(0, 1)"]),
+    (dict(order="foo"), ["model.order='foo'", "post, bn_after_add, relu_before_add, relu_preact, preact"]),
+    (dict(shortcut_op="gate"), ["model.shortcut_op='gate'", "identity, scale, gate_exclusive, gate_shortcut, "
+                                                           "conv1x1, dropout"]),
+    (dict(norm="layer"), ["model.norm='layer'", "batch, group, none"]),
+    (dict(init="xavier"), ["model.init='xavier'", "kaiming, dirac, fixup"]),
+    (dict(drop_path=float("nan")), ["model.drop_path=nan", "[0, 1)"]),
+    (dict(drop_path=1.0), ["model.drop_path=1.0", "[0, 1)"]),
+    (dict(shortcut_dropout=-0.1), ["model.shortcut_dropout=-0.1", "[0, 1)"]),
+    (dict(gate_bias=float("-inf")), ["model.gate_bias=-inf", "finite"]),
+    (dict(shortcut_scale=float("nan")), ["model.shortcut_scale=nan", "finite"]),
+    (dict(branch_scale="half"), ["model.branch_scale='half'", "finite"]),
+    (dict(bottleneck="yes"), ["model.bottleneck='yes'", "true, false"]),
+    (dict(bottleneck=True, depth=32), ["depth=32", "9n+2", "164", "model.bottleneck=true"]),
+    (dict(block="noshortcut", drop_path=0.5), ["model.drop_path=0.5", "block=noshortcut", "needs a shortcut"]),
+    (dict(block="noshortcut", init="fixup"), ["model.init='fixup'", "block=noshortcut", "kaiming or dirac"]),
+    (dict(block="weighted", shortcut_op="scale"), ["model.shortcut_op='scale'", "block=weighted", "plain or csp"]),
 ])
 def test_bad_arguments_name_the_value_and_the_choices(args, named):
     args = dict(block="plain", depth=20, width=None, input_shape=(3, 16, 16), num_classes=10) | args
@@ -183,21 +201,50 @@ def test_layout_rules_import_without_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+PRESETS = {  # conf/model/<name>.yaml: what each preset changes on the block type it extends
+    "rezero": ("weighted", {"alpha_init": 0.0, "learn_beta": False}),
+    "preact": ("plain", {"order": "preact"}),
+    "highway": ("plain", {"shortcut_op": "gate_exclusive", "order": "relu_before_add", "gate_bias": -2.0}),
+    "fixup": ("plain", {"norm": "none", "init": "fixup"}),
+    "skipinit": ("rezero", {"norm": "none"}),
+}
+
+
 def test_model_configs_extend_plain_and_match_the_builder_defaults():
+    names = sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml"))
+    assert set(names) == {*BLOCK_TYPES, *PRESETS}
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        configs = {name: dict(compose(config_name=f"model/{name}").model)
-                   for name in ("plain", "weighted", "csp", "noshortcut", "rezero")}
+        configs = {name: dict(compose(config_name=f"model/{name}").model) for name in names}
     assert configs["plain"] == {"block": "plain", **OPTION_DEFAULTS}
+    assert OPTION_DEFAULTS == asdict(ModelOptions())  # the model API's defaults are the YAML's
     for name in BLOCK_TYPES:
         assert configs[name] == {**configs["plain"], "block": name}
-    assert configs["rezero"] == {**configs["weighted"], "alpha_init": 0.0, "learn_beta": False}
+    for name, (base, changes) in PRESETS.items():
+        assert configs[name] == {**configs[base], **changes}, name
     for options in configs.values():
         build_model(**options, depth=20, width=4, input_shape=(3, 8, 8), num_classes=3)
 
 
-def test_describe_script_prints_the_block_types_side_by_side():
+def test_every_model_option_is_commented_in_plain_yaml():
+    lines = (ROOT / "conf" / "model" / "plain.yaml").read_text().splitlines()
+    keyed = {line.split(":")[0]: line for line in lines if line and not line.startswith((" ", "#", "-"))}
+    assert set(keyed) == {"block", *OPTION_DEFAULTS}
+    assert all("#" in line for line in keyed.values())
+    for key in ("shortcut_op", "order"):  # their values are explained in a comment block above them
+        assert any(line.startswith(f"# {key}: ") for line in lines)
+
+
+def test_describe_script_lists_every_design_with_params_and_flops():
     command = [sys.executable, str(ROOT / "scripts" / "describe.py"), "depth=20", "--all", "--input", "3,8,8",
                "--classes", "3"]
     lines = subprocess.run(command, check=True, capture_output=True, text=True).stdout.splitlines()
-    assert lines[1].split() == list(BLOCK_TYPES) and lines[2].split()[0] == "params"
-    assert lines[-1].split() == ["logits", "3", "3", "3", "3"]
+    assert lines[1].split() == ["design", "config", "params", "FLOPs"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert {*BLOCK_TYPES, *PRESETS} <= set(rows)
+    assert {f"shortcut_op={op}" for op in SHORTCUT_OPS[1:]} <= set(rows)
+    assert {f"order={order}" for order in ORDERS if order != "post"} <= set(rows)
+    assert {"norm=group", "norm=none", "noshortcut", "drop_path=0.5"} <= set(rows)
+    assert rows["shortcut_op=conv1x1"][1] == "model.shortcut_op=conv1x1"
+    params = {name: int(row[-2].replace(",", "")) for name, row in rows.items()}
+    assert params["shortcut_op=gate_exclusive"] > params["plain"] == params["shortcut_op=scale"]
+    assert params["preact"] == params["order=preact"] and params["highway"] == params["shortcut_op=gate_exclusive"]

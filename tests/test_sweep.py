@@ -1,5 +1,6 @@
-"""The multirun summary: a real small sweep (with a diverging and a failing job), the significance helper, and
-the tables and figures on a sweep folder written by hand."""
+"""The multirun summary: a real small sweep (with a diverging and a failing job), and the tables and figures on a
+sweep folder written by hand. Statistics: test_stats.py; curves, targets, frontier, report and HParams:
+test_report.py."""
 import csv
 import json
 import subprocess
@@ -11,7 +12,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from conftest import ROOT
-from reslab.stats import compare
 from reslab.sweep import load_sweep, summarize
 
 TINY = ("epochs=1", "trainer.accelerator=cpu")
@@ -40,24 +40,13 @@ def _hparams(job_dir) -> tuple[dict, set]:
     return dict(start.hparams), set(events.Tags()["scalars"])
 
 
-def test_welch_interval_on_a_known_sample():
-    # means 0.92 and 0.85, variances 4e-4 and 2.5e-3, n = 3 each: Welch dof 2.624, t(0.975) * se = 0.10747
-    diff = compare([0.90, 0.92, 0.94], [0.80, 0.85, 0.90])
-    assert diff.mean == pytest.approx(0.07)
-    assert (diff.low, diff.high) == pytest.approx((0.07 - 0.10747, 0.07 + 0.10747), abs=1e-4)
-    assert diff.verdict == "no clear difference"
-    assert compare([0.95, 0.96, 0.97], [0.80, 0.81, 0.82]).verdict == "better"
-    assert compare([0.5, 0.6], [0.1, 0.2], higher_is_better=False).verdict == "worse"  # a higher loss
-    assert compare([0.9], [0.8, 0.7]).verdict == "one seed: run more"
-    assert compare([0.9, 0.9], [0.8, 0.8]).low == pytest.approx(0.1)  # no spread: the difference is exact
-
-
 def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_failing_job(tmp_path):
     sweep = tmp_path / "sweep"
     _multirun(sweep, "model=plain,noshortcut", "depth=8,14")
     # lr=1e12 blows the loss up at once; the image folder (data/images under tmp_path) is missing: the job raises
     out = _multirun(sweep, "model=plain", "depth=8", "logger=none", "lr=1e12", "dataset=digits,imagefolder")
     assert "summary.md" in out and "| model |" in out  # the answer is printed at the end of the sweep
+    assert f"report: {(sweep / 'report.html').resolve().as_uri()}" in out  # and a link to the report
 
     rows = list(csv.DictReader((sweep / "summary.csv").open()))
     assert len(rows) == 6
@@ -72,12 +61,18 @@ def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_faili
     text = (sweep / "summary.md").read_text()
     assert "## Against `noshortcut`" in text and "one seed: run more" in text
     assert "## Jobs that did not finish" in text and "non-finite training loss" in text
-    for name in ("depth.png", "curves.png"):
+    for name in ("depth.png", "curves_depth8.png", "curves_depth14.png", "frontier.png"):
         assert _valid_png(sweep / name), name
+    assert (sweep / "report.html").is_file() and (sweep / "curves.csv").is_file()
 
-    job = sweep / "depth=14,epochs=1,model=noshortcut,trainer.accelerator=cpu"  # named by its overrides
+    # job folders carry the swept keys only (not epochs=1, trainer.accelerator=cpu), in the order given
+    assert {p.name for p in sweep.iterdir() if p.is_dir()} == {
+        "model=plain,depth=8", "model=plain,depth=14", "model=noshortcut,depth=8", "model=noshortcut,depth=14",
+        "dataset=digits", "dataset=imagefolder"}
+    job = sweep / "model=noshortcut,depth=14"
     hparams, scalars = _hparams(job)
-    assert hparams["model/block"].string_value == "noshortcut" and hparams["depth"].number_value == 14
+    assert hparams["model"].string_value == "noshortcut" and hparams["depth"].number_value == 14
+    assert hparams["seed"].number_value == 0 and hparams["width"].string_value == "null"
     assert {"hp/val/acc", "hp/test/acc", "hp/train/loss", "train/loss_epoch"} <= scalars
 
     (sweep / "summary.md").unlink()
@@ -115,15 +110,30 @@ def three_seed_sweep(tmp_path):
     return tmp_path
 
 
+def _rows(text: str, title: str) -> dict[str, list[str]]:
+    """The rows of one section of summary.md, by their first cell."""
+    part = text.split(f"## {title}")[1].split("\n## ")[0]
+    return {cells[0]: cells for line in part.splitlines() if line.startswith("| model=")
+            for cells in [[c.strip() for c in line.split("|")[1:-1]]]}
+
+
 def test_summary_gives_intervals_and_verdicts_against_noshortcut(three_seed_sweep):
     sweep = load_sweep(three_seed_sweep)
     assert sweep.keys == ["model", "depth"]
     assert [sweep.label(g) for g in sweep.groups][:2] == ["model=plain, depth=20", "model=noshortcut, depth=20"]
     text = summarize(three_seed_sweep).read_text()
-    verdicts = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| model=")}
-    assert verdicts["model=plain, depth=56"].count("better") == 2  # higher accuracy and lower loss
-    assert "one seed: run more" in verdicts["model=weighted, depth=56"]
-    assert verdicts["model=plain, depth=20"].count("no clear difference") == 2
+    rows = _rows(text, "Against `noshortcut`")
+    # columns: variant, seeds, Δ test [CI], p -> Holm, verdict, seeds needed, loss ratio [CI], p -> Holm, verdict, ...
+    plain56, weighted56, plain20 = rows["model=plain, depth=56"], rows["model=weighted, depth=56"], rows[
+        "model=plain, depth=20"]
+    assert plain56[1] == "3 paired" and plain56[8] == "better"  # a tenfold lower loss, same seeds: clear
+    # +0.285 accuracy is clear before correction (p = 0.019) but not after Holm over the m = 4 comparisons
+    assert plain56[3] == "0.019 → 0.057" and plain56[4] == "no clear difference" and plain56[5].isdigit()
+    assert "Holm-corrected over all m = 4 comparisons" in text
+    assert weighted56[1] == "1 vs 3" and weighted56[4] == weighted56[8] == "one seed: run more"
+    assert plain20[4] == plain20[8] == "no clear difference"
+    assert plain20[5] == "effect too small to resolve with < 20 seeds"  # accuracy: identical means
     assert "| plain | 56 | 3/3 | **0.9750 ± 0.005** |" in text  # best at its depth, mean ± std over seeds
-    for name in ("depth.png", "curves.png", "grad_flow_depth20.png", "grad_flow_depth56.png", "wrc.png"):
+    for name in ("depth.png", "curves_depth20.png", "curves_depth56.png", "grad_flow_depth20.png",
+                 "grad_flow_depth56.png", "wrc.png", "frontier.png"):
         assert _valid_png(three_seed_sweep / name), name

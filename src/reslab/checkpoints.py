@@ -1,70 +1,63 @@
-"""Resuming and checkpoint safety: which checkpoint a run starts from, and refusing bad ones in one line.
-
-Checkpoints are only ever read with `weights_only=True`: a file that would run code when unpickled is refused.
+"""Checkpoints: written so that a kill or a full disk never leaves a broken one (`AtomicCheckpointIO`, the
+trainer's default plugin), read only with `weights_only=True` and checked against the network (`load_checked`),
+and chosen in one place: the newest loadable one to resume from, `choose` / `load_run` for scripts.
 """
+import contextlib
+import logging
+import pickle
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from omegaconf import DictConfig
 
+from reslab.config import set_run_dir
+from reslab.config.resume import saved_config
 from reslab.errors import ConfigError
+from reslab.records import atomic_write
+from reslab.tasks import build
 
-LAST = Path("checkpoints") / "last.ckpt"
-SAVED_CONFIG = Path(".hydra") / "config.yaml"
-
-
-def check_paths(cfg: DictConfig) -> None:
-    """Cheap checks before any heavy import: the resume folder / checkpoint file exist."""
-    if cfg.resume is not None and cfg.ckpt_path is not None:
-        raise ConfigError(f"resume={cfg.resume!r} and ckpt_path={cfg.ckpt_path!r} are exclusive: give one of them")
-    if cfg.resume is not None:
-        folder = Path(cfg.resume)
-        for needed in (SAVED_CONFIG, LAST):
-            if not (folder / needed).is_file():
-                raise ConfigError(f"resume={cfg.resume!r} is not a resumable run folder: {folder / needed} is missing")
-    if cfg.ckpt_path is not None and not Path(cfg.ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={cfg.ckpt_path!r} does not exist: give the path of a .ckpt file")
+log = logging.getLogger("reslab")
 
 
-def saved_config(run_dir: Path) -> DictConfig:
-    """The resolved config a finished run was trained with; ConfigError when `run_dir` is not a run folder."""
-    path = Path(run_dir) / SAVED_CONFIG
-    if not path.is_file():
-        raise ConfigError(f"{run_dir} has no {SAVED_CONFIG}: pass the folder of a `python train.py` run")
-    return OmegaConf.load(path)
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's TorchCheckpointIO, but every checkpoint is written through `atomic_write`: temp file in the
+    checkpoint's own folder, fsync, rename, folder fsync. Lightning's own write goes through fsspec, directly
+    or via a temp file elsewhere and a copy, so a kill or a full disk can leave a truncated `last.ckpt`.
+    Remote paths (s3://...) are left to Lightning. Trainer config: plugins: [{_target_: <this class>}]."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None or "://" in str(path) and not str(path).startswith("file://"):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        atomic_write(Path(str(path).removeprefix("file://")), lambda file: _torch_save(checkpoint, file))
 
 
-def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
-    """The saved config of run `folder`, with this command's plain-value overrides (e.g. epochs=60) on top.
-
-    Changing a config group (model=..., dataset=...) would not continue the same run, so it is refused.
-    """
-    saved = saved_config(folder)
-    extra = [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "hydra."))]
-    for override in extra:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if isinstance(OmegaConf.select(saved, key), DictConfig):
-            raise ConfigError(f"{override!r} changes a config group of the run being resumed: start a new run instead")
-    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(extra))
-    if extra:  # the run folder's config says what the continued run really is
-        OmegaConf.save(cfg, Path(folder) / SAVED_CONFIG)
-    cfg.resume = str(folder)
-    return cfg
+def _torch_save(checkpoint, file) -> None:
+    try:
+        torch.save(checkpoint, file)
+    except RuntimeError as error:  # torch's zip writer hides a failed write (ENOSPC...) behind "unexpected pos"
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
+        raise
 
 
 def start_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
-    """The checkpoint training continues from: the run's last one when resuming, else `ckpt_path` (or none)."""
-    if cfg.resume is not None:
-        return Path(run_dir) / LAST
-    return Path(cfg.ckpt_path) if cfg.ckpt_path is not None else None
+    """The checkpoint training continues from: when resuming, the run's newest checkpoint that loads (a broken
+    last.ckpt is skipped, with a warning, for an intact best.ckpt); else `ckpt_path` (or none)."""
+    if cfg.resume is None:
+        return Path(cfg.ckpt_path) if cfg.ckpt_path is not None else None
+    path, skipped = newest_loadable(run_dir)
+    for message in skipped:
+        log.warning("resume: %s", message)
+    if path is None:
+        raise ConfigError(f"resume={cfg.resume!r}: no checkpoint in {Path(run_dir) / 'checkpoints'} loads "
+                          f"({'; '.join(skipped) or 'none written yet'}): start the run again instead")
+    return path
 
 
 def load_checked(path: Path, module) -> dict:
     """Load `path` safely and check it fits `module`; ConfigError (one line) if it is unreadable, unsafe or
     belongs to another architecture. Returns the checkpoint dict."""
-    import pickle
-
-    import torch
-
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -85,3 +78,69 @@ def load_checked(path: Path, module) -> dict:
         raise ConfigError(f"checkpoint {str(path)!r} belongs to another architecture: {len(missing)} missing, "
                           f"{len(unexpected)} unexpected, {len(reshaped)} reshaped tensors (first: {first})")
     return ckpt
+
+
+WHICH = ("last", "best", "best-else-last")
+
+
+def choose(run_dir, which: str = "best-else-last") -> Path:
+    """The checkpoint file of run folder `run_dir`: "last", "best", "best-else-last" or the path of a .ckpt file.
+    The one place that decides which checkpoint a script reads (export, detect, landscapes)."""
+    folder = Path(run_dir) / "checkpoints"
+    if which not in WHICH:
+        path = Path(which)
+    elif which == "best-else-last":
+        path = next((p for p in (folder / "best.ckpt", folder / "last.ckpt") if p.is_file()), folder / "best.ckpt")
+    else:
+        path = folder / f"{which}.ckpt"
+    if not path.is_file():
+        raise ConfigError(f"checkpoint {str(path)!r} does not exist: give {', '.join(WHICH)} or a .ckpt path")
+    return path
+
+
+def load_run(run_dir, which: str = "best-else-last"):
+    """(cfg, datamodule, task, checkpoint path) of a run folder: its saved config, the data and LightningModule
+    rebuilt from it (`reslab.tasks.build`), with the weights of checkpoint `which` (see `choose`), checked."""
+    cfg = saved_config(run_dir)
+    set_run_dir(run_dir)
+    path = choose(run_dir, which)
+    data, task = build(cfg)
+    task.load_state_dict(load_checked(path, task)["state_dict"])
+    return cfg, data, task, path
+
+
+def newest_loadable(run_dir: Path) -> tuple[Path | None, list[str]]:
+    """The newest checkpoint of run folder `run_dir` (any `checkpoints/*.ckpt`: last, best, ...) that loads with
+    `weights_only=True` as a Lightning checkpoint, newest by the `global_step` and `epoch` stored inside (not the
+    file time; last.ckpt wins a tie), and one message per file skipped as broken, e.g.
+    "skipped checkpoints/last.ckpt: truncated file". (None, messages) when none loads."""
+    run_dir = Path(run_dir)
+    found, skipped = [], []
+    for path in sorted((run_dir / "checkpoints").glob("*.ckpt")):
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(ckpt, dict) or not {"state_dict", "global_step", "epoch"} <= set(ckpt):
+                raise KeyError("not a Lightning checkpoint (no state_dict, global_step or epoch)")
+            found.append(((int(ckpt["global_step"]), int(ckpt["epoch"])), path.name == "last.ckpt", path))
+        except Exception as error:  # noqa: BLE001 - any read failure means the file is not a usable checkpoint
+            skipped.append(f"skipped {path.relative_to(run_dir)}: {_why_broken(path, error)}")
+    return (max(found)[2] if found else None), skipped
+
+
+def _why_broken(path: Path, error: Exception) -> str:
+    """A few words on why checkpoint `path` did not load (raising `error`)."""
+    size = path.stat().st_size if path.exists() else 0
+    if size == 0:
+        return "empty file" if path.exists() else "missing file (a broken link)"
+    with contextlib.suppress(OSError), open(path, "rb") as file:  # torch's zip format: a complete file ends with
+        zipped = file.read(4) == b"PK\x03\x04"                        # an end-of-central-directory record
+        file.seek(max(0, size - 65_557))
+        if zipped and b"PK\x05\x06" not in file.read():
+            return "truncated file"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or ["corrupt file"]
+    if isinstance(error, pickle.UnpicklingError):
+        detail = next((line for line in lines if "WeightsUnpickler error" in line), lines[0])
+        return f"not loadable with weights_only=True ({detail})"
+    if isinstance(error, KeyError):
+        return str(error.args[0])
+    return f"{type(error).__name__}: {lines[0].split('. ')[0]}"

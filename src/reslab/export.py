@@ -12,52 +12,28 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reslab.checkpoints import load_checked, saved_config
+from reslab.checkpoints import choose, load_run
+from reslab.config.resume import saved_config
 from reslab.errors import ConfigError
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
 
 
-def checkpoint_of(run_dir: Path) -> Path:
-    for name in ("best.ckpt", "last.ckpt"):
-        path = Path(run_dir) / "checkpoints" / name
-        if path.is_file():
-            return path
-    raise ConfigError(f"{run_dir} has no checkpoints/best.ckpt or checkpoints/last.ckpt: pass a reslab run folder")
-
-
-def _network_state(checkpoint: dict) -> dict:
-    """The LightningModule's `model.` entries, without the prefix (and torch.compile's `_orig_mod.`)."""
-    return {k.removeprefix("model.").removeprefix("_orig_mod."): v for k, v in checkpoint["state_dict"].items()
-            if k.startswith("model.")}
-
-
 def load_detector(run_dir: Path) -> tuple[nn.Module, list[str]]:
     """The trained detector of a task=detection run (eval mode) and its class names (labels 1..K)."""
-    from reslab.tasks.detection import build_network
-
-    cfg, path = saved_config(run_dir), checkpoint_of(run_dir)
+    cfg, _, task, _ = load_run(run_dir)
     if cfg.task.name != "detection":
         raise ConfigError(f"{run_dir} is a task={cfg.task.name} run: detection needs a task=detection run")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    names = list(checkpoint["hyper_parameters"]["class_names"])
-    network = build_network(cfg, names)
-    network.load_state_dict(_network_state(checkpoint))
-    return network.eval(), names
+    return task.model.eval(), list(task.hparams.class_names)
 
 
 def load_classifier(run_dir: Path) -> tuple[nn.Module, torch.Tensor]:
     """The trained network of a classification run (eval mode) and a normalised validation batch for it
     (the network's input shape and normalisation come from the data set, which is loaded for this)."""
-    from reslab.tasks import build
-
-    cfg, path = saved_config(run_dir), checkpoint_of(run_dir)
-    data, task = build(cfg)
-    task.load_state_dict(load_checked(path, task)["state_dict"])  # safe load, architecture checked in one line
-    network = getattr(task.model, "_orig_mod", task.model)
+    _, data, task, _ = load_run(run_dir)
     x, _ = data.on_after_batch_transfer(next(iter(data.val_dataloader())), 0)
-    return network.eval(), x[:8].contiguous()
+    return task.model.eval(), x[:8].contiguous()
 
 
 def _script_detector(detector: nn.Module, image_size: int) -> torch.jit.ScriptModule:
@@ -74,7 +50,7 @@ def export(run_dir: Path, fmt: str) -> Path:
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is invalid: choose one of {', '.join(FORMATS)}")
     cfg = saved_config(run_dir)
-    out = checkpoint_of(run_dir).with_suffix(SUFFIXES[fmt])
+    out = choose(run_dir).with_suffix(SUFFIXES[fmt])
     if cfg.task.name == "detection":
         if fmt == "onnx":
             raise ConfigError("ONNX export of a detector is not supported: use --format torchscript")

@@ -11,7 +11,6 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2.functional import resize
 
 from reslab.data.batches import EpochSampler
-from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.data.module import DataInfo
 
 # Each set's module reslab.data.<name> has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco
@@ -62,8 +61,6 @@ class DetectionData(L.LightningDataModule):
 
     def __init__(self, name: str, batch_size: int, seed: int, **options):
         super().__init__()
-        check_task_dataset("detection", name)
-        check_dataset({"name": name, **options})
         self.name, self.batch_size, self.seed = name, batch_size, seed
         self.num_workers = options.pop("num_workers", 0)
         self.options = options

@@ -1,95 +1,153 @@
-"""One residual block design: out = relu(alpha * F(x) + beta * S(x)).
+"""One residual block: out = post(merge(drop_path(F(h)), S(h))), h = pre(x).
 
-The branch F is a basic (3x3, 3x3), bottleneck (1x1, 3x3, 1x1) or MLP (linear, linear) stack. The shortcut S is
-the identity, where the shape changes a 1x1 projection + BN or the parameter-free zero-pad "option A" (He et al.
-2015), or None. The merge rule says how they combine: "sum" (plain residual), "weighted" (WRC: learnable alpha
-and beta) or "none" (relu(F(x)): no shortcut at all).
+Every shortcut design is data for this one block (`BlockDesign`): the branch F is a stack of units (conv or
+linear with norm and ReLU) whose order comes from `reslab.models.options.ORDERS`; the shortcut S is the identity, or
+where the shape changes a 1x1 projection or the zero-pad "option A" (He et al. 2015), optionally a 1x1 conv or a
+dropout (He et al. 2016); the merge says how F and S combine: "sum", "weighted" (WRC: learnable alpha, beta),
+"scale" (constants), "gate_exclusive" g F + (1 - g) S, "gate_shortcut" F + (1 - g) S (g = sigmoid(1x1 conv(h))), or
+"none" (no shortcut). `pre` is the pre-activation that branch and shortcut share where the shape changes.
 """
+from dataclasses import dataclass
+
 import torch
-import torch.nn.functional as functional
 from torch import nn
 
-NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
+from reslab.models.layers import DropPath, Family, ShortcutDropout, ZeroPadShortcut
+from reslab.models.options import ORDERS
 
-
-def conv_unit(cin: int, cout: int, kernel: int, stride: int = 1, act: bool = True) -> list[nn.Module]:
-    """conv (no bias: BN follows) + BN [+ ReLU]."""
-    layers = [nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout)]
-    return [*layers, nn.ReLU(inplace=True)] if act else layers
-
-
-def linear_unit(fin: int, fout: int, norm: str, act: bool = True, dropout: float = 0.0) -> list[nn.Module]:
-    """linear [+ norm] [+ ReLU] [+ dropout]; the linear has a bias only when no norm follows."""
-    layers = [nn.Linear(fin, fout, bias=norm == "none")]
-    if norm != "none":
-        layers.append(NORMS[norm](fout))
-    if act:
-        layers.append(nn.ReLU(inplace=True))
-    if dropout:
-        layers.append(nn.Dropout(dropout))
-    return layers
-
-
-def basic_branch(cin: int, mid: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(*conv_unit(cin, mid, 3, stride), *conv_unit(mid, cout, 3, act=False))
-
-
-def bottleneck_branch(cin: int, mid: int, cout: int, stride: int) -> nn.Sequential:
-    """Stride on the 3x3 conv, as torchvision's ResNet v1.5."""
-    return nn.Sequential(*conv_unit(cin, mid, 1), *conv_unit(mid, mid, 3, stride),
-                         *conv_unit(mid, cout, 1, act=False))
-
-
-def mlp_branch(fin: int, mid: int, fout: int, norm: str, dropout: float) -> nn.Sequential:
-    return nn.Sequential(*linear_unit(fin, mid, norm, dropout=dropout), *linear_unit(mid, fout, norm, act=False))
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A: subsample by `stride` and append zero channels up to `cout`; no parameters."""
-
-    def __init__(self, cout: int, stride: int):
-        super().__init__()
-        self.cout, self.stride = cout, stride
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, :: self.stride, :: self.stride]
-        return functional.pad(x, (0, 0, 0, 0, 0, self.cout - x.shape[1]))
-
-
-def make_shortcut(kind: str, cin: int, cout: int, stride: int) -> nn.Module:
-    """Identity where the shape is kept, else a 1x1 projection + BN ("projection") or option A ("zeropad")."""
-    if cin == cout and stride == 1:
-        return nn.Identity()
-    if kind == "projection":
-        return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-    return ZeroPadShortcut(cout, stride)
+MERGES = ("none", "sum", "weighted", "scale", "gate_exclusive", "gate_shortcut")
 
 
 class ResidualBlock(nn.Module):
-    """relu(alpha * branch(x) + beta * shortcut(x)).
+    """post(merge(drop_path(branch(h)), shortcut(h))) with h = pre(x); see the module docstring."""
 
-    `merge` is "sum" (alpha = beta = 1, fixed), "weighted" (`alpha` a parameter, `beta` a parameter or, with
-    learn_beta=False, a buffer) or "none" (no shortcut: relu(branch(x))).
-    """
-
-    def __init__(self, branch: nn.Module, shortcut: nn.Module | None, alpha_init: float | None = None,
-                 beta_init: float = 1.0, learn_beta: bool = True):
+    def __init__(self, branch: nn.Module, shortcut: nn.Module | None, merge: str = "sum", *, alpha: float = 1.0,
+                 beta: float = 1.0, learn_beta: bool = True, gate: nn.Module | None = None,
+                 pre: nn.Module | None = None, post: nn.Module | None = None, drop_path: float = 0.0):
         super().__init__()
-        self.branch, self.shortcut = branch, shortcut
-        self.merge = "none" if shortcut is None else "sum" if alpha_init is None else "weighted"
-        if self.merge == "weighted":
-            self.alpha = nn.Parameter(torch.tensor(float(alpha_init)))
-            beta = torch.tensor(float(beta_init))
+        if merge not in MERGES or (merge == "none") != (shortcut is None) or merge.startswith("gate") != (gate is not None):
+            raise ValueError(f"merge={merge!r} does not fit shortcut={shortcut} and gate={gate}")
+        self.pre = pre if pre is not None else nn.Identity()
+        self.branch, self.shortcut, self.merge = branch, shortcut, merge
+        if gate is not None:
+            self.gate = gate
+        if merge == "weighted":
+            self.alpha = nn.Parameter(torch.tensor(float(alpha)))
             if learn_beta:
-                self.beta = nn.Parameter(beta)
+                self.beta = nn.Parameter(torch.tensor(float(beta)))
             else:
-                self.register_buffer("beta", beta)
-        self.act = nn.ReLU(inplace=True)
+                self.register_buffer("beta", torch.tensor(float(beta)))
+        elif merge == "scale":
+            self.alpha, self.beta = float(alpha), float(beta)
+        self.drop_path = DropPath(drop_path) if drop_path else nn.Identity()
+        self.post = post if post is not None else nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.branch(x)
+        x = self.pre(x)
+        out = self.drop_path(self.branch(x))
         if self.merge == "sum":
             out = out + self.shortcut(x)
-        elif self.merge == "weighted":
+        elif self.merge in ("weighted", "scale"):
             out = self.alpha * out + self.beta * self.shortcut(x)
-        return self.act(out)
+        elif self.merge == "gate_exclusive":
+            g = self.gate(x)
+            out = g * out + (1 - g) * self.shortcut(x)
+        elif self.merge == "gate_shortcut":
+            out = out + (1 - self.gate(x)) * self.shortcut(x)
+        return self.post(out)
+
+
+@dataclass(frozen=True)
+class BlockDesign:
+    """What each block of a network computes (the block type and model options, as data)."""
+
+    merge: str = "sum"
+    order: str = "post"
+    shortcut: str = "projection"  # where the shape changes: projection | zeropad
+    shortcut_op: str = "identity"  # what S computes on top: identity | conv1x1 | dropout
+    alpha: float = 1.0  # weighted / scale: branch factor
+    beta: float = 1.0  # weighted / scale: shortcut factor
+    learn_beta: bool = True
+    gate_bias: float = -6.0
+    shortcut_dropout: float = 0.5
+    drop_path: float = 0.0  # at the last block; block i of L drops with drop_path * i / L
+
+    @classmethod
+    def of(cls, block: str, opts: dict) -> "BlockDesign":
+        """The design of `block` (plain | weighted | csp | noshortcut; CSP stages hold plain blocks)."""
+        op = opts["shortcut_op"]
+        common = dict(order=opts["order"], shortcut=opts["shortcut"], drop_path=opts["drop_path"])
+        if block == "noshortcut":
+            return cls(merge="none", **common)
+        if block == "weighted":
+            return cls(merge="weighted", alpha=opts["alpha_init"], beta=opts["beta_init"],
+                       learn_beta=opts["learn_beta"], **common)
+        if op == "scale":
+            return cls(merge="scale", alpha=opts["branch_scale"], beta=opts["shortcut_scale"], **common)
+        if op.startswith("gate"):
+            return cls(merge=op, gate_bias=opts["gate_bias"], **common)
+        return cls(shortcut_op=op, shortcut_dropout=opts["shortcut_dropout"], **common)
+
+
+def unit_templates(order: str, units: int, fixup: bool) -> list[str]:
+    """The layer template of each unit of a branch (see `Family.layers`): the order's unit, its last unit, a
+    dropout after each unit but the last (MLPs), and with Fixup a scalar bias before every conv and ReLU and a
+    multiplier + bias at the end."""
+    unit, last, _ = ORDERS[order]
+    templates = [unit + "d"] * (units - 1) + [last]
+    if fixup:
+        templates = ["".join("a" + t if t in "cr" else t for t in tmpl) for tmpl in templates]
+        templates[-1] += "ma"
+    return templates
+
+
+def make_branch(fam: Family, order: str, plan, share_pre: bool) -> tuple[nn.Module | None, nn.Sequential]:
+    """(pre, branch) for the units of `plan` [(cin, cout, kernel, stride), ...]. With `share_pre` the ops before
+    the first conv go to `pre`, which the shortcut reads too (He et al.'s pre-activation where the shape
+    changes; Fixup's first bias)."""
+    layers = []
+    for i, (template, (cin, cout, kernel, stride)) in enumerate(zip(unit_templates(order, len(plan), fam.fixup),
+                                                                      plan)):
+        layers += fam.layers(template, cin, cout, kernel, stride, first_inplace=i > 0)
+    first = next(i for i, layer in enumerate(layers) if isinstance(layer, (nn.Conv2d, nn.Linear)))
+    if share_pre and first:
+        return nn.Sequential(*layers[:first]), nn.Sequential(*layers[first:])
+    return None, nn.Sequential(*layers)
+
+
+def make_shortcut(design: BlockDesign, fam: Family, cin: int, cout: int, stride: int) -> nn.Module:
+    """S: a 1x1 conv (shortcut_op=conv1x1); else the identity, where the shape changes a 1x1 projection (with a
+    norm when the branch ends with one) or option A; then the dropout of shortcut_op=dropout."""
+    if design.shortcut_op == "conv1x1":
+        return fam.weight(cin, cout, 1, stride)
+    if cin == cout and stride == 1:
+        shortcut = nn.Identity()
+    elif design.shortcut == "projection":
+        ends_with_norm = "n" in ORDERS[design.order][1].rsplit("c", 1)[1]
+        norm = fam.norm_layer(cout) if ends_with_norm else None
+        shortcut = nn.Sequential(fam.weight(cin, cout, 1, stride), *([norm] if norm is not None else []))
+    else:
+        shortcut = ZeroPadShortcut(cout, stride)
+    if design.shortcut_op == "dropout":
+        return nn.Sequential(shortcut, ShortcutDropout(design.shortcut_dropout))
+    return shortcut
+
+
+def make_gate(design: BlockDesign, fam: Family, cin: int, cout: int, stride: int) -> nn.Sequential:
+    """g(h) = sigmoid(1x1 conv(h) + b), b initialised to `gate_bias` (He et al. 2016; highway networks)."""
+    layer = fam.weight(cin, cout, 1, stride, bias=True)
+    nn.init.constant_(layer.bias, design.gate_bias)
+    return nn.Sequential(layer, nn.Sigmoid())
+
+
+def make_block(design: BlockDesign, fam: Family, plan, drop_path: float = 0.0) -> ResidualBlock:
+    """The block whose branch has the units of `plan` [(cin, cout, kernel, stride), ...]."""
+    cin, cout, stride = plan[0][0], plan[-1][1], max(unit[3] for unit in plan)
+    has_shortcut = design.merge != "none"
+    pre, branch = make_branch(fam, design.order, plan, has_shortcut and (cin != cout or stride != 1))
+    post = fam.layers(ORDERS[design.order][2], cout, cout)
+    return ResidualBlock(
+        branch, make_shortcut(design, fam, cin, cout, stride) if has_shortcut else None, design.merge,
+        alpha=design.alpha, beta=design.beta, learn_beta=design.learn_beta, pre=pre, post=nn.Sequential(*post),
+        gate=make_gate(design, fam, cin, cout, stride) if design.merge.startswith("gate") else None,
+        drop_path=drop_path)

@@ -5,39 +5,23 @@ Conv networks (input (C, H, W)):
   - ImageNet stages, depth 18/34 (basic blocks) and 50/101/152 (bottleneck blocks): 4 stages, widths
     w, 2w, 4w, 8w (x4 for bottlenecks), default w = 64. These depths win over 6n+2 (50 and 152 are both).
   - CIFAR stages, depth 6n+2 (20, 32, 44, 56, 110, 1202, ...): 3 stages of n basic blocks, widths w, 2w, 4w,
-    default w = 16.
+    default w = 16. With `bottleneck=true`, depth 9n+2 (164, 1001, ...: He et al. 2016): 3 stages of n bottleneck
+    blocks, widths 4w, 8w, 16w (64, 128, 256); the ImageNet depths keep their layout.
   The stem follows the input size, not the depth: images of at most 64x64 get the 3x3 stride-1 stem, larger ones
   the 7x7 stride-2 stem + max pool, unless `stem` says otherwise.
 Residual MLP (input (F,)): depth 2n+2 counts linear layers like conv depth counts conv layers: an input layer,
   n blocks of two linear layers, the head. Constant width, default 64.
 """
-import math
 from dataclasses import dataclass
 
 from reslab.errors import ConfigError
-
-BLOCK_TYPES = ("plain", "weighted", "csp", "noshortcut")
-SHORTCUTS = ("projection", "zeropad")
-STEMS = ("auto", "imagenet", "cifar")
-MLP_NORMS = ("batch", "layer", "none")
-
-# Every model option with its default; conf/model/plain.yaml holds the same keys and values (a test checks it).
-OPTION_DEFAULTS = {
-    "shortcut": "projection",
-    "stem": "auto",
-    "zero_init_residual": False,
-    "alpha_init": 1.0,
-    "beta_init": 1.0,
-    "learn_beta": True,
-    "split_ratio": 0.5,
-    "mlp_norm": "batch",
-    "dropout": 0.0,
-}
+from reslab.models.options import BLOCK_TYPES, OPTION_DEFAULTS, check_options  # noqa: F401 (re-exported)
 
 IMAGENET_STAGES = {18: (False, (2, 2, 2, 2)), 34: (False, (3, 4, 6, 3)), 50: (True, (3, 4, 6, 3)),
                    101: (True, (3, 4, 23, 3)), 152: (True, (3, 8, 36, 3))}
 SMALL_IMAGE = 64  # largest side that still gets the 3x3 stem
 CONV_DEPTHS = "18, 34, 50, 101, 152 (ImageNet stages) or 6n+2 (20, 32, 44, 56, 110, 1202, ...: CIFAR stages)"
+BOTTLENECK_DEPTHS = "50, 101, 152 (ImageNet stages) or 9n+2 (11, 20, 29, ..., 164, 1001: CIFAR bottleneck stages)"
 MLP_DEPTHS = "2n+2 (4, 6, 8, ..., 20, ...: input layer, n blocks of two linear layers, head)"
 
 
@@ -54,10 +38,12 @@ class Layout:
         return 4 if self.bottleneck else 1
 
 
-def conv_layout(depth: int) -> Layout | None:
-    if depth in IMAGENET_STAGES:
-        bottleneck, blocks = IMAGENET_STAGES[depth]
-        return Layout(blocks, bottleneck, 64)
+def conv_layout(depth: int, bottleneck: bool = False) -> Layout | None:
+    if depth in IMAGENET_STAGES and IMAGENET_STAGES[depth][0] >= bottleneck:
+        is_bottleneck, blocks = IMAGENET_STAGES[depth]
+        return Layout(blocks, is_bottleneck, 64)
+    if bottleneck:
+        return Layout(((depth - 2) // 9,) * 3, True, 16) if depth >= 11 and (depth - 2) % 9 == 0 else None
     if depth >= 8 and (depth - 2) % 6 == 0:
         return Layout(((depth - 2) // 6,) * 3, False, 16)
     return None
@@ -69,13 +55,18 @@ def mlp_layout(depth: int) -> Layout | None:
     return None
 
 
-def model_layout(depth: int, input_shape) -> Layout:
-    """The layout for `depth` on inputs of `input_shape` ((C, H, W) conv, (F,) MLP); ConfigError if none."""
+def _conv_depths(bottleneck: bool) -> str:
+    return f"{BOTTLENECK_DEPTHS} with model.bottleneck=true" if bottleneck else CONV_DEPTHS
+
+
+def model_layout(depth: int, input_shape, bottleneck: bool = False) -> Layout:
+    """The layout for `depth` on inputs of `input_shape` ((C, H, W) conv, (F,) MLP); ConfigError if none.
+    `bottleneck` asks conv networks for bottleneck blocks (MLPs ignore it)."""
     is_mlp = len(input_shape) == 1
-    layout = (mlp_layout if is_mlp else conv_layout)(depth)
+    layout = mlp_layout(depth) if is_mlp else conv_layout(depth, bottleneck)
     if layout is None:
         raise ConfigError(f"depth={depth!r} is invalid for {'an MLP' if is_mlp else 'a conv network'}: "
-                          f"valid depths are {MLP_DEPTHS if is_mlp else CONV_DEPTHS}")
+                          f"valid depths are {MLP_DEPTHS if is_mlp else _conv_depths(bottleneck)}")
     return layout
 
 
@@ -86,44 +77,24 @@ def stem_for(input_shape, stem: str) -> str:
     return "cifar" if max(input_shape[1:]) <= SMALL_IMAGE else "imagenet"
 
 
-def _choice(key: str, value, choices) -> None:
-    if value not in choices:
-        raise ConfigError(f"model.{key}={value!r} is invalid: choose one of {', '.join(choices)}")
-
-
-def _number(key: str, value, ok, expected: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
-        raise ConfigError(f"model.{key}={value!r} is invalid: expected {expected}")
-
-
-def check_model_args(block, depth, width, input_shape=None, **options) -> None:
+def check_model_args(block, depth, width, input_shape=None, **options) -> dict:
     """Raise ConfigError (one line naming the value and the valid choices) for any bad model argument.
 
     Without `input_shape` the depth only has to be valid for a conv network or an MLP; `build_model` checks
-    it against the actual input.
+    it against the actual input. Returns the options completed with their defaults.
     """
-    _choice("block", block, BLOCK_TYPES)
+    opts = check_options(block, options)
+    bottleneck = opts["bottleneck"]
     if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ConfigError(f"depth={depth!r} is invalid: expected an integer, conv {CONV_DEPTHS}; MLP {MLP_DEPTHS}")
+        raise ConfigError(f"depth={depth!r} is invalid: expected an integer, conv {_conv_depths(bottleneck)}; "
+                          f"MLP {MLP_DEPTHS}")
     if input_shape is not None:
         if len(input_shape) not in (1, 3):
             raise ConfigError(f"input_shape={tuple(input_shape)!r} is invalid: expected (C, H, W) or (F,)")
-        model_layout(depth, input_shape)
-    elif conv_layout(depth) is None and mlp_layout(depth) is None:
-        raise ConfigError(f"depth={depth!r} is invalid: valid depths are conv {CONV_DEPTHS}; MLP {MLP_DEPTHS}")
+        model_layout(depth, input_shape, bottleneck)
+    elif conv_layout(depth, bottleneck) is None and mlp_layout(depth) is None:
+        raise ConfigError(f"depth={depth!r} is invalid: valid depths are conv {_conv_depths(bottleneck)}; "
+                          f"MLP {MLP_DEPTHS}")
     if width is not None and (not isinstance(width, int) or isinstance(width, bool) or width < 1):
         raise ConfigError(f"width={width!r} is invalid: expected an integer >= 1, or null for the layout default")
-    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]} is not a model option: choose from {', '.join(OPTION_DEFAULTS)}")
-    opts = {**OPTION_DEFAULTS, **options}
-    _choice("shortcut", opts["shortcut"], SHORTCUTS)
-    _choice("stem", opts["stem"], STEMS)
-    _choice("mlp_norm", opts["mlp_norm"], MLP_NORMS)
-    _number("split_ratio", opts["split_ratio"], lambda v: 0 < v < 1, "a number in (0, 1)")
-    _number("dropout", opts["dropout"], lambda v: 0 <= v < 1, "a number in [0, 1)")
-    for key in ("alpha_init", "beta_init"):
-        _number(key, opts[key], math.isfinite, "a finite number")
-    for key in ("zero_init_residual", "learn_beta"):
-        if not isinstance(opts[key], bool):
-            raise ConfigError(f"model.{key}={opts[key]!r} is invalid: choose one of true, false")
+    return opts

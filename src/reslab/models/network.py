@@ -1,10 +1,15 @@
 """`build_model(block, depth, width, input_shape, num_classes, **options)`: a conv network for (C, H, W) inputs,
-a residual MLP for (F,) inputs; the depth rules are in `reslab.models.layout`."""
+a residual MLP for (F,) inputs; the depth rules are in `reslab.models.layout`, the options in
+`reslab.models.options`, the block in `reslab.models.blocks`."""
+import itertools
+
 from torch import nn
 
-from reslab.models.blocks import (ResidualBlock, basic_branch, bottleneck_branch, conv_unit, linear_unit,
-                                  make_shortcut, mlp_branch)
-from reslab.models.layout import OPTION_DEFAULTS, check_model_args, model_layout, stem_for
+from reslab.models.blocks import BlockDesign, make_block
+from reslab.models.init import initialise
+from reslab.models.layers import Family, ScalarBias
+from reslab.models.layout import check_model_args, model_layout, stem_for
+from reslab.models.options import ORDERS
 from reslab.models.stages import csp_stage, residual_stage
 
 
@@ -29,53 +34,59 @@ class ResidualNet(nn.Module):
         return self.head(self.forward_stages(x)[-1])
 
 
-def _block_maker(block: str, branch, opts: dict):
-    """make(cin, mid, cout, stride) -> ResidualBlock with `branch` as F and the shortcut/merge of `block`
-    (CSP stages hold plain residual blocks)."""
+# A branch as units (cin, cout, kernel, stride): basic (3x3, 3x3), bottleneck (1x1, 3x3, 1x1; stride on the 3x3
+# as torchvision's ResNet v1.5) and MLP (linear, linear).
+def basic_plan(cin, mid, cout, stride):
+    return [(cin, mid, 3, stride), (mid, cout, 3, 1)]
+
+
+def bottleneck_plan(cin, mid, cout, stride):
+    return [(cin, mid, 1, 1), (mid, mid, 3, stride), (mid, cout, 1, 1)]
+
+
+def mlp_plan(fin, mid, fout, stride):
+    return [(fin, mid, 1, 1), (mid, fout, 1, 1)]
+
+
+def unit_maker(fam: Family):
+    """unit(cin, cout, kernel, stride) -> conv + norm + ReLU (Fixup: + scalar bias before the ReLU): the stem and
+    the CSP stage's own units."""
+
+    def unit(cin, cout, kernel, stride=1, template="cnr"):
+        return fam.layers(template.replace("r", "ar") if fam.fixup else template, cin, cout, kernel, stride)
+
+    return unit
+
+
+def _stem(fam: Family, order: str, cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
+    """The conv followed by what follows it in the order's unit (BN-ReLU originally, nothing in pre-activation)."""
+    return unit_maker(fam)(cin, cout, kernel, stride, template="c" + ORDERS[order][0].split("c", 1)[1])
+
+
+def _head(fam: Family, order: str, cin: int, num_classes: int) -> nn.Module:
+    """What precedes the conv in the order's unit (pre-activation: the final BN-ReLU), pooling, the classifier."""
+    layers = fam.layers(ORDERS[order][0].split("c", 1)[0], cin, cin, first_inplace=False)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()] if fam.conv else []
+    layers += [ScalarBias()] if fam.fixup else []
+    linear = nn.Linear(cin, num_classes)
+    return nn.Sequential(*layers, linear) if layers else linear
+
+
+def _stages(block, design, fam, plan, layout, channels, split_ratio) -> list[nn.Module]:
+    """One stage per (cin, mid, cout, stride) of `channels` (CSP stages hold plain blocks); block i of L drops
+    its branch with drop_path * i / L (stochastic depth's linear decay)."""
+    count, total = itertools.count(1), sum(layout.blocks)
 
     def make(cin, mid, cout, stride):
-        shortcut = None if block == "noshortcut" else make_shortcut(opts["shortcut"], cin, cout, stride)
-        weights = dict(alpha_init=opts["alpha_init"], beta_init=opts["beta_init"], learn_beta=opts["learn_beta"])
-        return ResidualBlock(branch(cin, mid, cout, stride), shortcut, **(weights if block == "weighted" else {}))
+        return make_block(design, fam, plan(cin, mid, cout, stride), design.drop_path * next(count) / total)
 
-    return make
-
-
-def _stage(block: str, unit, branch, opts: dict, cin: int, mid: int, cout: int, stride: int, n: int):
-    if block == "csp":
-        return csp_stage(unit, _block_maker("plain", branch, opts), cin, mid, cout, stride, n, opts["split_ratio"])
-    return residual_stage(_block_maker(block, branch, opts), cin, mid, cout, stride, n)
-
-
-def _conv_net(block, layout, width, input_shape, num_classes, opts) -> ResidualNet:
-    if stem_for(input_shape, opts["stem"]) == "imagenet":
-        stem = nn.Sequential(*conv_unit(input_shape[0], width, 7, 2), nn.MaxPool2d(3, 2, 1))
-    else:
-        stem = nn.Sequential(*conv_unit(input_shape[0], width, 3))
-    branch = bottleneck_branch if layout.bottleneck else basic_branch
-    stages, channels, cin = [], [], width
-    for i, n in enumerate(layout.blocks):
-        mid = width * 2**i
-        cout = mid * layout.expansion
-        stages.append(_stage(block, conv_unit, branch, opts, cin, mid, cout, 1 if i == 0 else 2, n))
-        channels.append(cout)
-        cin = cout
-    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes))
-    return ResidualNet(stem, stages, head, channels)
-
-
-def _mlp(block, layout, width, input_shape, num_classes, opts) -> ResidualNet:
-    norm = opts["mlp_norm"]
-
-    def unit(fin, fout, kernel, stride=1):
-        return linear_unit(fin, fout, norm)
-
-    def branch(fin, mid, fout, stride):
-        return mlp_branch(fin, mid, fout, norm, opts["dropout"])
-
-    stage = _stage(block, unit, branch, opts, width, width, width, 1, layout.blocks[0])
-    return ResidualNet(nn.Sequential(*linear_unit(input_shape[0], width, norm)), [stage],
-                       nn.Linear(width, num_classes), [width])
+    stages = []
+    for n, (cin, mid, cout, stride) in zip(layout.blocks, channels):
+        if block == "csp":
+            stages.append(csp_stage(unit_maker(fam), make, cin, mid, cout, stride, n, split_ratio))
+        else:
+            stages.append(residual_stage(make, cin, mid, cout, stride, n))
+    return stages
 
 
 def build_model(block: str, depth: int, width: int | None, input_shape, num_classes: int,
@@ -83,15 +94,26 @@ def build_model(block: str, depth: int, width: int | None, input_shape, num_clas
     """Block type `block` (plain | weighted | csp | noshortcut) at `depth` with `width` channels (features) in
     the first stage, None for the layout default; `options` are the keys of conf/model/plain.yaml."""
     input_shape = tuple(input_shape)
-    check_model_args(block, depth, width, input_shape, **options)
-    opts = {**OPTION_DEFAULTS, **options}
-    layout = model_layout(depth, input_shape)
-    build = _mlp if len(input_shape) == 1 else _conv_net
-    model = build(block, layout, width or layout.default_width, input_shape, num_classes, opts)
-    for m in model.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-        if opts["zero_init_residual"] and isinstance(m, ResidualBlock):
-            last = [layer for layer in m.branch if getattr(layer, "weight", None) is not None][-1]
-            nn.init.zeros_(last.weight)
+    opts = check_model_args(block, depth, width, input_shape, **options)
+    layout = model_layout(depth, input_shape, opts["bottleneck"])
+    width = width or layout.default_width
+    design, conv = BlockDesign.of(block, opts), len(input_shape) == 3
+    fam = Family(conv, opts["norm"] if conv else opts["mlp_norm"], fixup=opts["init"] == "fixup",
+                 dropout=0.0 if conv else opts["dropout"])
+    if conv:
+        if stem_for(input_shape, opts["stem"]) == "imagenet":
+            stem = [*_stem(fam, design.order, input_shape[0], width, 7, 2), nn.MaxPool2d(3, 2, 1)]
+        else:
+            stem = _stem(fam, design.order, input_shape[0], width, 3, 1)
+        mids = [width * 2**i for i in range(len(layout.blocks))]
+        outs = [mid * layout.expansion for mid in mids]
+        channels = [(cin, mid, cout, 1 if i == 0 else 2) for i, (cin, mid, cout) in
+                    enumerate(zip([width, *outs], mids, outs))]
+        plan = bottleneck_plan if layout.bottleneck else basic_plan
+    else:
+        stem = _stem(fam, design.order, input_shape[0], width, 1, 1)
+        channels, outs, plan = [(width, width, width, 1)], [width], mlp_plan
+    stages = _stages(block, design, fam, plan, layout, channels, opts["split_ratio"])
+    model = ResidualNet(nn.Sequential(*stem), stages, _head(fam, design.order, outs[-1], num_classes), outs)
+    initialise(model, opts["init"], opts["zero_init_residual"])
     return model

@@ -1,9 +1,9 @@
 """LightningModules, one module per task; each exposes `build(cfg) -> (datamodule, task)`."""
-import importlib
+from reslab.tasks import classification, detection
 
-TASKS = ("classification", "detection")
+BUILDERS = {"classification": classification.build, "detection": detection.build}
 
 
 def build(cfg):
-    """The datamodule and LightningModule of `cfg.task.name` (validated against TASKS beforehand)."""
-    return importlib.import_module(f"reslab.tasks.{cfg.task.name}").build(cfg)
+    """The datamodule and LightningModule of `cfg.task.name` (validated against the schema's TASKS beforehand)."""
+    return BUILDERS[cfg.task.name](cfg)

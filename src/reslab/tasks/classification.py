@@ -6,41 +6,42 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from reslab.config import to_dict
-from reslab.tasks.optim import build_optimizer, build_scheduler
+from reslab.data.checks import check_num_classes
+from reslab.data.module import ReslabData
+from reslab.models.network import build_model
+from reslab.tasks.optim import configure
 
 
 def build(cfg):
     """(datamodule, Classifier) for a composed config: the network follows the data's shape and classes."""
-    from reslab.data.checks import check_num_classes
-    from reslab.data.module import ReslabData
-    from reslab.models.network import build_model
-
     data = ReslabData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
     data.setup("fit")
     info = data.info
     check_num_classes(cfg.num_classes, info.num_classes, cfg.dataset.name)
     model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
                         input_shape=tuple(info.input_shape), num_classes=info.num_classes)
-    channels_last = info.kind == "image" and cfg.trainer.channels_last in ("auto", True)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    net = torch.compile(model) if cfg.trainer.compile else model
-    task = Classifier(net, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler),
-                      label_smoothing=cfg.label_smoothing, channels_last=channels_last)
+    channels_last = info.kind == "image" and cfg.task.channels_last in ("auto", True)
+    task = Classifier(model, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler) if cfg.scheduler else None,
+                      label_smoothing=cfg.label_smoothing, channels_last=channels_last, compile=cfg.task.compile,
+                      monitor=cfg.task.monitor)
     return data, task
 
 
 class Classifier(L.LightningModule):
-    """Wraps any reslab network. `optim`/`scheduler` are the plain dicts of the config groups."""
+    """Wraps any reslab network. `optim`/`scheduler` are the resolved dicts of the config groups (`_partial_`
+    targets, built in `configure_optimizers`). With `compile`, the forward pass runs through torch.compile of the
+    network; `self.model` stays the network itself (its parameter names, hooks and checkpoints unchanged)."""
 
-    monitor = "val/acc"
-
-    def __init__(self, model: nn.Module, num_classes: int, optim: dict, scheduler: dict,
-                 label_smoothing: float = 0.0, channels_last: bool = False):
+    def __init__(self, model: nn.Module, num_classes: int, optim: dict, scheduler: dict | None,
+                 label_smoothing: float = 0.0, channels_last: bool = False, compile: bool = False,
+                 monitor: str = "val/acc"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"], logger=False)
-        self.model = model
+        self.monitor, self.lr = monitor, optim["lr"]
         self.channels_last = channels_last
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        # Outside the module tree (no second copy of the parameters in state_dict):
+        self.__dict__["net"] = torch.compile(self.model) if compile else self.model
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
         self.eval_loss_fn = nn.CrossEntropyLoss()
         # No per-batch input checks: torchmetrics' NaN and label-range checks read values back from the device
@@ -58,7 +59,7 @@ class Classifier(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return self.net(x)
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -97,11 +98,7 @@ class Classifier(L.LightningModule):
         self._evaluate(batch, "test")
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.model, self.hparams.optim)
-        scheduler = build_scheduler(optimizer, self.hparams.scheduler, self.trainer)
-        if scheduler is None:
-            return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return configure(self, self.hparams.optim, self.hparams.scheduler, self.lr)
 
 
 def _accuracy(num_classes: int, top_k: int = 1) -> MulticlassAccuracy:

@@ -7,43 +7,44 @@ from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
 from reslab.config import to_dict
-from reslab.errors import ConfigError
-from reslab.tasks.classification import Classifier
+from reslab.data.detection import DetectionData
+from reslab.detector import build_detector
+from reslab.models.network import build_model
+from reslab.tasks.optim import configure
+
+# Keys of the `task` group that are not the detector's own sizes.
+TASK_KEYS = ("name", "monitor", "channels_last", "compile")
 
 
 def build_network(cfg, class_names: list[str]) -> nn.Module:
     """The detector of a composed config (model, depth, width, task options, dataset.image_size)."""
-    from reslab.detector import build_detector
-    from reslab.models.network import build_model
-
     size = cfg.dataset.image_size
     net = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width, input_shape=(3, size, size),
                       num_classes=len(class_names))
-    options = {k: v for k, v in to_dict(cfg.task).items() if k != "name"}
+    options = {k: v for k, v in to_dict(cfg.task).items() if k not in TASK_KEYS}
     return build_detector(net, len(class_names), size, **options)
 
 
 def build(cfg):
     """(datamodule, Detector) for a composed config."""
-    from reslab.data.detection import DetectionData
-
-    if cfg.trainer.compile:
-        raise ConfigError("trainer.compile=true is not supported by task=detection: use trainer.compile=false")
     data = DetectionData(**to_dict(cfg.dataset), batch_size=cfg.batch_size, seed=cfg.seed)
     data.setup("fit")
     model = build_network(cfg, data.info.class_names)
-    return data, Detector(model, data.info.class_names, to_dict(cfg.optim), to_dict(cfg.scheduler))
+    scheduler = to_dict(cfg.scheduler) if cfg.scheduler else None
+    return data, Detector(model, data.info.class_names, to_dict(cfg.optim), scheduler, cfg.task.monitor)
 
 
 class Detector(L.LightningModule):
     """Wraps a torchvision detection model (losses in train mode, detections in eval mode). `class_names`
     (labels 1..K) are saved in the checkpoint's hyperparameters for scripts/detect.py."""
 
-    monitor = "val/map_50"
+    channels_last = False
 
-    def __init__(self, model: nn.Module, class_names: list[str], optim: dict, scheduler: dict):
+    def __init__(self, model: nn.Module, class_names: list[str], optim: dict, scheduler: dict | None,
+                 monitor: str = "val/map_50"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"], logger=False)
+        self.monitor, self.lr = monitor, optim["lr"]
         self.model = model
         self.train_loss = MeanMetric()
         self.val_map = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend="pycocotools")
@@ -85,4 +86,5 @@ class Detector(L.LightningModule):
     def on_test_epoch_end(self):
         self._log_map("test")
 
-    configure_optimizers = Classifier.configure_optimizers  # same optimizer groups and per-step schedule
+    def configure_optimizers(self):
+        return configure(self, self.hparams.optim, self.hparams.scheduler, self.lr)

@@ -7,7 +7,8 @@ import time
 import lightning as L
 import torch
 
-from reslab.diagnostics.blocks import log_metrics, original_module
+from reslab.callbacks.blocks import log_metrics
+from reslab.models.describe import describe
 
 
 class Cost(L.Callback):
@@ -28,9 +29,7 @@ class Cost(L.Callback):
         self._batches, self._warmup, self._started = 0, None, None
 
     def on_fit_start(self, trainer, pl_module):
-        from reslab.models.describe import describe
-
-        model = original_module(pl_module.model)
+        model = pl_module.model
         if hasattr(model, "stem"):  # a reslab network; other models (a detector) keep flops = NaN
             self.flops = describe(model, trainer.datamodule.info.input_shape)["flops"]
         if pl_module.device.type == "cuda":

@@ -6,7 +6,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from reslab.diagnostics.blocks import log_metrics, residual_blocks
+from reslab.callbacks.blocks import log_metrics, residual_blocks
 
 
 class GradientFlow(L.Callback):
@@ -14,11 +14,12 @@ class GradientFlow(L.Callback):
 
     Read on every `every_n_steps`-th optimizer step (gradients are unscaled and accumulated by then) and once more
     for the last step. metrics.json gets the first logged step (step 0, the initialisation), the last step, and
-    the first step's spread; the end of training writes `plot_path`.
+    the first step's spread; the end of training writes `grad_flow.png` into the run folder (Lightning's
+    `default_root_dir`), titled `title`.
     """
 
-    def __init__(self, every_n_steps: int, plot_path: Path, title: str = "", histograms: bool = False):
-        self.every_n_steps, self.plot_path, self.title, self.histograms = every_n_steps, plot_path, title, histograms
+    def __init__(self, every_n_steps: int = 20, histograms: bool = False, title: str = ""):
+        self.every_n_steps, self.title, self.histograms = every_n_steps, title, histograms
         self.blocks: list[tuple[str, list[nn.Parameter]]] = []
         self.first: list[float] | None = None
         self.last: list[float] | None = None
@@ -49,7 +50,7 @@ class GradientFlow(L.Callback):
             lines = {f"step {self.first_step} (init)": self.first}
             if self.last is not None:
                 lines[f"step {self.last_step} (end)"] = self.last
-            plot_grad_flow(self.plot_path, lines, [name for name, _ in self.blocks], self.title)
+            plot_grad_flow(Path(trainer.default_root_dir) / "grad_flow.png", lines, [name for name, _ in self.blocks], self.title)
 
     def _norms(self) -> torch.Tensor:
         return torch.stack([_grad_norm(params) for _, params in self.blocks])

@@ -2,7 +2,7 @@
 import lightning as L
 import torch
 
-from reslab.diagnostics.blocks import log_metrics, residual_blocks
+from reslab.callbacks.blocks import log_metrics, residual_blocks
 from reslab.models.blocks import ResidualBlock
 
 

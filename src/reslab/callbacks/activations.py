@@ -2,7 +2,7 @@
 import lightning as L
 import torch
 
-from reslab.diagnostics.blocks import original_module, residual_blocks
+from reslab.callbacks.blocks import residual_blocks
 
 
 class ActivationStats(L.Callback):
@@ -17,7 +17,7 @@ class ActivationStats(L.Callback):
         self.act_std: list[float] | None = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        model = original_module(pl_module.model)
+        model = pl_module.model
         if self.act_std is not None or not hasattr(model, "stem"):  # measured once, on reslab networks
             return
         stds = []

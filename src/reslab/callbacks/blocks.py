@@ -9,11 +9,6 @@ from reslab.models.blocks import ResidualBlock
 _STAGE_BLOCK = re.compile(r"stages\.(\d+)\.(?:.+\.)?(\d+)$")
 
 
-def original_module(model: nn.Module) -> nn.Module:
-    """The network itself when `model` is a torch.compile wrapper."""
-    return getattr(model, "_orig_mod", model)
-
-
 def block_name(module_name: str) -> str:
     """"stages.0.3" or "stages.0.blocks.3" (CSP) -> "stage1.block3"; other names are kept."""
     match = _STAGE_BLOCK.search(module_name)
@@ -22,7 +17,7 @@ def block_name(module_name: str) -> str:
 
 def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
     """(name, block) of every ResidualBlock in forward order; stem and head are not blocks."""
-    return [(block_name(name), m) for name, m in original_module(model).named_modules()
+    return [(block_name(name), m) for name, m in model.named_modules()
             if isinstance(m, ResidualBlock)]
 
 

@@ -1,0 +1,25 @@
+"""Lightning's ModelCheckpoint, restorable from a moved or copied run folder."""
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint as LightningModelCheckpoint
+
+PATHS = ("best_model_path", "kth_best_model_path", "last_model_path")
+
+
+def _moved(path: str, old: str, new: str) -> str:
+    return str(Path(new) / Path(path).relative_to(old)) if path and Path(path).is_relative_to(old) else path
+
+
+class ModelCheckpoint(LightningModelCheckpoint):
+    """Lightning's ModelCheckpoint (same arguments). Its saved state holds absolute paths; Lightning drops the best
+    score when the folder has moved, so a resumed copy could overwrite best.ckpt with a worse epoch and test a
+    file of the old folder. Here the saved paths are re-rooted at the folder this run writes to."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        old, new = state_dict.get("dirpath"), self.dirpath
+        if old and new and old != new:
+            state_dict = {**state_dict, "dirpath": new,
+                          **{key: _moved(state_dict.get(key, ""), old, new) for key in PATHS},
+                          "best_k_models": {_moved(p, old, new): v
+                                            for p, v in (state_dict.get("best_k_models") or {}).items()}}
+        super().load_state_dict(state_dict)

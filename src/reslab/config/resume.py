@@ -1,0 +1,56 @@
+"""A finished or killed run's saved config, and the config a resumed run continues with. Pure omegaconf: it runs
+before the heavy imports."""
+import hashlib
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from reslab.errors import ConfigError
+
+SAVED_CONFIG = Path(".hydra") / "config.yaml"
+
+
+def saved_config(run_dir) -> DictConfig:
+    """The config a run was trained with; ConfigError when `run_dir` is not a run folder."""
+    path = Path(run_dir) / SAVED_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} has no {SAVED_CONFIG}: pass the folder of a `python train.py` run")
+    return OmegaConf.load(path)
+
+
+def plain_overrides(overrides: list[str]) -> list[str]:
+    """The command's overrides that change the resumed run's values (not resume= itself, not hydra's)."""
+    return [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "hydra."))]
+
+
+def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
+    """The saved config of run `folder`, with this command's plain-value overrides (e.g. epochs=60) on top.
+    Changing a config group (model=..., dataset=...) would not continue the same run, so it is refused.
+    Nothing is written here: `save_resumed` records the overrides once the result has been validated."""
+    saved = saved_config(folder)
+    extra = plain_overrides(overrides)
+    for override in extra:
+        key = override.split("=", 1)[0].lstrip("+~")
+        if isinstance(OmegaConf.select(saved, key), DictConfig):
+            raise ConfigError(f"{override!r} changes a config group of the run being resumed: start a new run instead")
+    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(extra))
+    cfg.resume = str(folder)
+    return cfg
+
+
+def save_resumed(cfg: DictConfig, folder) -> None:
+    """Write a validated resumed config back (resume= itself left out), so the folder says what the run is."""
+    saved = cfg.copy()
+    saved.resume = None
+    path = Path(folder) / SAVED_CONFIG
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(OmegaConf.to_yaml(saved))
+    tmp.replace(path)
+
+
+def digest(cfg: DictConfig) -> str:
+    """A fingerprint of what a run trains (its config, resume= left out, interpolations unresolved: a moved folder
+    keeps its fingerprint): kept in versions.json, compared when a sweep is re-run in its folder."""
+    values = cfg.copy()
+    values.resume = None
+    return hashlib.sha256(OmegaConf.to_yaml(values).encode()).hexdigest()[:16]

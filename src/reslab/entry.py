@@ -1,0 +1,207 @@
+"""The command line: `cli(main)` runs the Hydra app with one-line errors, `job(cfg)` is the Hydra task function.
+
+Light on purpose: only the config layer is imported here. A bad config (or override) fails in one line, exit
+code 2, before torch and Lightning load; `reslab.train` is imported once the config is known to be good.
+"""
+import contextlib
+import logging
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from reslab.config import set_run_dir, validate
+from reslab.config.overrides import check_added
+from reslab.config.resume import digest, plain_overrides, resumed_config, save_resumed
+from reslab.errors import ConfigError
+from reslab.records import read_json, run_lock, write_metrics
+
+log = logging.getLogger("reslab")
+# Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
+DISK_ERRNOS = {13, 1, 28, 122, 30, 20}  # EACCES, EPERM, ENOSPC, EDQUOT, EROFS, ENOTDIR
+FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+def cli(main, conf: Path) -> None:
+    """Run the @hydra.main function `main` (config folder `conf`); Hydra's composition errors (unknown keys,
+    groups or options) are printed as one line with exit code 2 unless HYDRA_FULL_ERROR=1."""
+    user_full = os.environ.get(FULL_ERROR) == "1"
+    os.environ[FULL_ERROR] = "1"  # let composition errors reach this function instead of Hydra's printer
+    os.environ["RESLAB_USER_FULL_ERROR"] = "1" if user_full else "0"
+    try:
+        main()
+    except Exception as error:  # noqa: BLE001 - Hydra's errors before the job (the job's own errors pass through)
+        if user_full or getattr(error, "reslab_job", False):
+            raise
+        print(f"error: {one_line(error)}{group_hint(error, conf)}", file=sys.stderr)
+        sys.exit(2)
+
+
+def one_line(error: BaseException) -> str:
+    """A Hydra/OmegaConf message on one line, without its search path and object details."""
+    parts = [str(error), str(error.__cause__ or "")]
+    lines = []
+    for text in parts:
+        for line in text.split("Config search path")[0].splitlines():
+            line = line.strip()
+            if line and not line.startswith(("full_key:", "object_type=", "reference_type=")) and line not in lines:
+                lines.append(line)
+    text = " ".join(lines) or type(error).__name__
+    if "Available options in" in text:  # Hydra lists the options one per line: a comma list reads better
+        head, _, options = text.rpartition(": ")
+        text = f"{head}: {', '.join(options.split())}"
+    return text
+
+
+def group_hint(error: BaseException, conf: Path) -> str:
+    """For `group.key=value` overrides of a key the group's option lacks (optim.name=adam): the group's options."""
+    text = str(error)
+    if "Could not override '" not in text:
+        return ""
+    group = text.split("Could not override '", 1)[1].split("'", 1)[0].split(".", 1)[0]
+    folder = conf / group
+    if not folder.is_dir():
+        return ""
+    chosen = OmegaConf.load(conf / "train.yaml").get("defaults", [])
+    default = next((d[group] for d in chosen if hasattr(d, "get") and d.get(group)), None)
+    options = sorted(p.stem for p in folder.glob("*.yaml"))
+    options = [o for o in [default] if o in options] + [o for o in options if o != default]
+    return f" ({group} is chosen with {group}=<option>: choose one of {', '.join(options)})"
+
+
+def job(cfg) -> float:
+    """The Hydra task: one run in Hydra's run folder. Returns the monitored metric for sweepers.
+
+    In a multirun a failing job is recorded (`metrics.json` status `failed`) and the sweep goes on; in a single
+    run a bad config prints one line and exits 2, any other error is recorded and re-raised.
+    """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    os.environ[FULL_ERROR] = os.environ.get("RESLAB_USER_FULL_ERROR", os.environ.get(FULL_ERROR, "0"))
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    set_run_dir(run_dir)
+    try:
+        cfg = checked_config(cfg, hydra_cfg, run_dir)
+        done = finished(run_dir, cfg, multirun)
+        if done is not None:  # a resumed or re-run finished run: its record stays as it is
+            print(f"[reslab] already finished ({done['status']}, {done.get('epochs')} epochs): {run_dir}")
+            return done.get(done.get("monitor", ""), math.nan)
+        if multirun and cfg.resume is None and any((run_dir / "checkpoints").glob("*.ckpt")):
+            cfg.resume = str(run_dir)  # a sweep re-run in its folder: this job was killed, it continues
+        quiet_libraries()
+        log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # train.log: the whole resolved config
+        if not multirun:
+            print(f"[reslab] config (resolved; in full in train.log):\n{config_text(cfg)}", flush=True)
+        from reslab.ddp import ddp_in_this_job
+        from reslab.train import run  # the heavy imports, once the config is known to be good
+
+        primary = os.environ.get("LOCAL_RANK", "0") == "0"  # DDP ranks >= 1 share the folder of rank 0
+        with run_lock(run_dir) if primary else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
+            metrics = run(cfg, run_dir)
+    except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
+        return failed(error, run_dir, multirun)
+    key = metrics["monitor"]
+    test_key = key.replace("val/", "test/")
+    print(f"[reslab] {metrics['status']}: {test_key}={metrics.get(test_key, math.nan):.4f} {key}={metrics[key]:.4f}"
+          f" train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
+    return metrics[key]
+
+
+def finished(run_dir: Path, cfg, multirun: bool) -> dict | None:
+    """The metrics of a run that already ended in `run_dir` (resumed, or its sweep re-run): status ok with all its
+    epochs (or stopped early on purpose), or diverged. None when there is something left to train. A sweep job
+    whose folder holds a run of another configuration is refused: its record must not be mixed up."""
+    if cfg.resume is None and not multirun:
+        return None
+    metrics = read_json(run_dir / "metrics.json")
+    versions = read_json(run_dir / "versions.json") or {}
+    if multirun and cfg.resume is None and versions.get("config") not in (None, digest(cfg)):
+        raise ConfigError(f"job folder {run_dir} holds a run of another configuration: "
+                          f"re-run a sweep with its own settings, or give a new hydra.sweep.dir")
+    if metrics is None or metrics.get("status") not in ("ok", "diverged"):
+        return None
+    complete = metrics.get("epochs", 0) >= cfg.epochs or metrics.get("stopped_by") == "early_stopping"
+    return metrics if metrics["status"] == "diverged" or complete else None
+
+
+def config_text(cfg) -> str:
+    """The resolved config as YAML, short: trainer arguments left at Lightning's default (null) omitted, each
+    callback and logger shown by its class."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    values["trainer"] = {k: v for k, v in values["trainer"].items() if v is not None and k != "_target_"}
+    for group in ("callbacks", "logger"):
+        values[group] = {name: spec["_target_"].rsplit(".", 1)[-1] for name, spec in (values[group] or {}).items()
+                         if spec}
+    return OmegaConf.to_yaml(values).rstrip()
+
+
+def checked_config(cfg, hydra_cfg, run_dir: Path):
+    """The config the run uses (a resumed run's saved one with this command's overrides), validated."""
+    from hydra import compose
+
+    overrides = list(hydra_cfg.overrides.task)
+    check_added(overrides, hydra_cfg.runtime.choices,
+                lambda kept: compose(config_name=hydra_cfg.job.config_name, overrides=kept))
+    resuming = cfg.resume is not None
+    if resuming:
+        if not (Path(cfg.resume) / ".hydra" / "config.yaml").is_file():
+            raise ConfigError(f"resume={cfg.resume!r} is not a resumable run folder: "
+                              f"{Path(cfg.resume) / '.hydra' / 'config.yaml'} is missing")
+        cfg = resumed_config(cfg.resume, overrides)
+    validate(cfg)
+    if resuming and plain_overrides(overrides):  # validated: the folder's config says what the run now is
+        save_resumed(cfg, run_dir)
+    return cfg
+
+
+def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
+    line = f"{type(error).__name__}: {error}".splitlines()[0]
+    user_error = isinstance(error, ConfigError) or type(error).__name__ == "MisconfigurationException" \
+        or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
+    try:
+        if not (run_dir / "metrics.json").exists():  # never clobber the record of a finished run
+            write_metrics(run_dir, {"status": "failed", "error": line})
+    except OSError:
+        pass  # the folder itself is unwritable: the message below says so
+    if multirun:
+        print(f"[reslab] job failed: {line}", file=sys.stderr)
+        return math.nan
+    if user_error and os.environ.get(FULL_ERROR) != "1":
+        print(f"error: {error if isinstance(error, ConfigError) else line}", file=sys.stderr)
+        sys.exit(2)
+    error.reslab_job = True  # cli() lets it through with its traceback
+    raise error
+
+
+# Library lines that say nothing about this run (tips, deprecations of code reslab does not call, hardware
+# inventories): filtered from the console and train.log.
+NOISE = ("💡 Tip", "Loading `train_dataloader` to estimate", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "You are using a CUDA device",
+         "Checkpoint directory", "litlogger", "litmodels")
+
+
+class _Quiet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in NOISE)
+
+
+def quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*The epoch parameter in `scheduler.step\\(\\)`.*")
+    warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning.pytorch.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_Quiet())
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not any(getattr(h, "reslab_console", False) for h in log.handlers):  # reslab's warnings on the console too
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        console.setFormatter(logging.Formatter("[reslab] %(levelname)s: %(message)s"))
+        console.reslab_console = True
+        log.addHandler(console)

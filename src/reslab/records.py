@@ -1,0 +1,95 @@
+"""Crash-safe files: every file a run writes (checkpoints through `AtomicCheckpointIO`, metrics.json, configs)
+goes through `atomic_write`. Standard library only."""
+import contextlib
+import fcntl
+import json
+import os
+from pathlib import Path
+
+from reslab.errors import ConfigError
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write `path` so that it holds its old content or the complete new one, whatever happens: `write(file)` fills
+    a temp file in the same folder (a rename is atomic only within one filesystem), which is flushed, fsynced and
+    renamed over `path`, then the folder is fsynced so that the rename survives a power cut. On any error (a full
+    disk included) the temp file is removed and `path` is untouched; one left by a killed process is removed by
+    the next write of `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as file:
+            write(file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_folder(path.parent)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Temp files of `path` whose writer process is gone (killed mid-write); POSIX only (Windows' os.kill kills)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp") if os.name == "posix" else ():
+        pid = tmp.name[len(path.name) + 2:-len(".tmp")]
+        with contextlib.suppress(OSError):  # PermissionError: alive, another user's
+            try:
+                os.kill(int(pid), 0) if pid.isdigit() and int(pid) != os.getpid() else None
+            except ProcessLookupError:
+                tmp.unlink()
+
+
+def _fsync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform or filesystem opens or fsyncs a folder
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_json(path, data: dict) -> None:
+    """`data` as JSON, written atomically: a reader (or a kill at any moment) sees the old file or the new one."""
+    text = json.dumps(data, indent=2, default=float, allow_nan=True).encode()
+    atomic_write(Path(path), lambda file: file.write(text))
+
+
+def write_metrics(run_dir, metrics: dict) -> None:
+    write_json(Path(run_dir) / "metrics.json", metrics)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir):
+    """Hold `<run_dir>/.lock` (an flock, released by the kernel when the process ends, however it ends) while a
+    run writes its folder; ConfigError naming the holder's pid when another process holds it."""
+    path = Path(run_dir) / ".lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise ConfigError(f"run folder {run_dir} is in use by process {holder} (a run or a resume of it): "
+                              f"wait for it to end, or stop it") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def read_json(path) -> dict | None:
+    """The JSON object in `path`, or None when the file is missing or unreadable."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

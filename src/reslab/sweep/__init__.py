@@ -1,0 +1,33 @@
+"""The sweep summary: a multirun folder read back from disk -> statistics -> tables, figures, report.html.
+
+Modules, each importing only those above it in this list (numpy, scipy, matplotlib; never training code):
+    jobs      a sweep folder -> Job / Group (a setting: the jobs that differ only in the seed) / Sweep
+    stats     t-intervals, paired and Welch comparisons, Holm's correction, seeds needed at 80 % power
+    curves    seed-averaged curves per setting, time to target
+    timing    seconds per epoch from TensorBoard events when the history has none
+    frontier  the cost frontier (Pareto-optimal settings on params, FLOPs, throughput)
+    tables    the summary's sections as data (results, time to target, unfinished jobs), summary.csv, curves.csv
+    compare   each variant against noshortcut: paired/Welch, Holm, seeds needed
+    figures   the PNGs
+    report    summarize(folder): everything above -> summary.md, report.html
+    callback  Summary, the Hydra callback (swept keys at the start, the summary at the end of a multirun)
+The swept keys and job folder names live in `reslab.swept` (a leaf shared with the config and `reslab.hparams`).
+
+`load_sweep`, `FINISHED`, `Sweep` (and the rest of `jobs`) load without matplotlib or scipy; `summarize` and
+`Summary` are imported on first use.
+"""
+from reslab.sweep.jobs import BASELINE, FINISHED, SEED, Group, Job, Sweep, load_sweep
+
+__all__ = ["BASELINE", "FINISHED", "SEED", "Group", "Job", "Sweep", "load_sweep", "summarize", "Summary"]
+
+
+def __getattr__(name: str):
+    if name == "summarize":
+        from reslab.sweep.report import summarize
+
+        return summarize
+    if name == "Summary":
+        from reslab.sweep.callback import Summary
+
+        return Summary
+    raise AttributeError(f"module 'reslab.sweep' has no attribute {name!r}")

@@ -1,0 +1,86 @@
+"""Job folders named by the swept keys only: `model=csp,depth=56,seed=0`, never a path or a fixed override.
+
+Only the launching process sees the whole sweep (`model=plain,csp` on the command line, `hydra.sweeper.params` of a
+preset). `Summary.on_multirun_start` finds the swept keys there and puts them into the environment, which jobs run
+by any launcher inherit (basic: same process; joblib, submitit, SLURM: child processes). Each job's
+`hydra.sweep.subdir: ${swept_dirname:${hydra.overrides.task},${hydra.job.num}}` then keeps, of its own overrides,
+those keys. The same keys decide the TensorBoard HParams columns (`reslab.hparams`).
+
+A leaf module (stdlib and Hydra's override parser), imported by `reslab.config` (registers the resolver),
+`reslab.hparams` (reads the swept keys in the job) and `reslab.sweep.callback` (exports them).
+"""
+import hashlib
+import json
+import os
+
+ENV = "RESLAB_SWEPT"  # JSON {key: [values] | {"interval": [low, high]} | null}, in the order given
+MAX_NAME = 180  # bytes a folder name may take (file systems allow 255)
+
+
+def _key(text: str) -> str:
+    return text.split("=", 1)[0].lstrip("+~")
+
+
+def swept_domains(task_overrides, sweeper_params=None) -> dict:
+    """{key: domain} of the overrides that sweep (a comma list, range(), choice(), interval()): the sweeper's params
+    (a preset's `hydra.sweeper.params`) then the command line, as Hydra's basic sweeper orders a job's overrides (the
+    command line wins for a key in both), the seed last. The domain is the list of values as strings,
+    {"interval": [low, high]} for an interval, or None."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    lines = [f"{key}={value}" for key, value in dict(sweeper_params or {}).items()]
+    lines += [str(line) for line in task_overrides or ()]
+    domains: dict = {}
+    for override in OverridesParser.create().parse_overrides(lines):
+        if not override.is_sweep_override():
+            continue
+        key = _key(override.get_key_element())
+        try:
+            domain = list(override.sweep_string_iterator())
+        except Exception:  # noqa: BLE001 - an interval (optuna): no list of values
+            value = override.value()
+            domain = {"interval": [value.start, value.end]} if hasattr(value, "start") else None
+        domains[key] = domain
+    if "seed" in domains:
+        domains["seed"] = domains.pop("seed")
+    return domains
+
+
+def export(domains: dict) -> None:
+    """Tell the jobs of the sweep about to start which keys it sweeps."""
+    os.environ[ENV] = json.dumps(domains)
+
+
+def current() -> dict:
+    """{key: domain} exported by the launching process; {} outside a sweep."""
+    try:
+        value = json.loads(os.environ.get(ENV, "{}"))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def job_values(overrides, keys) -> dict[str, str]:
+    """The job's values of `keys`, from its override strings (`model=plain`, `+foo=1`), in the order of `keys`."""
+    own = {_key(line): str(line).split("=", 1)[1] for line in overrides or () if "=" in str(line)}
+    return {key: own[key] for key in keys if key in own}
+
+
+def _clean(value: str) -> str:
+    """A value fit for one folder name: no path separators, no leading dot."""
+    value = value.replace(os.sep, "_").replace("/", "_").replace("\\", "_").strip()
+    return value.lstrip(".") or "_"
+
+
+def job_dirname(overrides, num=0) -> str:
+    """The OmegaConf resolver `swept_dirname`: `key=value` of the swept keys joined by commas (the job number when
+    nothing is swept), shortened with a hash past MAX_NAME bytes."""
+    values = job_values(overrides, current())
+    if not values:
+        return str(num)
+    name = ",".join(f"{key}={_clean(value)}" for key, value in values.items())
+    if len(name.encode()) > MAX_NAME:
+        digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+        name = name.encode()[:MAX_NAME - 11].decode(errors="ignore") + "-" + digest
+    return name
+

@@ -1,0 +1,256 @@
+"""What a sweep summary adds on known inputs: seed-averaged curves, time to target, the cost frontier, the
+self-contained report.html, job folder names, and the TensorBoard HParams of runs and sweeps."""
+import base64
+import json
+import math
+import runpy
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+from conftest import ROOT
+from reslab import hparams
+from reslab import swept as naming
+from reslab.sweep.curves import Reached, curve, first_reached, metric_target, time_to_target
+from reslab.sweep.frontier import pareto
+from reslab.sweep.jobs import Group, Job, Sweep
+from reslab.sweep.report import summarize
+from reslab.sweep.timing import fill_times
+
+T_975_2 = 4.302652729911275
+
+HISTORY = [  # a synthetic run: val/acc reaches 0.93 at epoch 4 (9 s), the loss falls below 1 at epoch 3 (6.5 s)
+    {"epoch": 0, "train/loss": 2.3, "val/acc": 0.50, "time_s": 2.0},
+    {"epoch": 1, "train/loss": 1.2, "val/acc": 0.80, "time_s": 4.0},
+    {"epoch": 2, "train/loss": 0.9, "val/acc": 0.92, "time_s": 6.5},
+    {"epoch": 3, "train/loss": 0.5, "val/acc": 0.95, "time_s": 9.0},
+    {"epoch": 4, "train/loss": 0.2, "val/acc": 0.97, "time_s": 11.0},
+]
+
+
+def _job(seed, history, model="plain", **metrics) -> Job:
+    metrics = {"status": "ok", "monitor": "val/acc", "history": history, **metrics}
+    return Job(Path(f"model={model},seed={seed}"), seed, {"model": model, "seed": str(seed)}, {"depth": 20}, metrics)
+
+
+def _sweep(groups: dict[str, list[Job]]) -> Sweep:
+    made = [Group((model,), jobs) for model, jobs in groups.items()]
+    return Sweep(Path("."), [job for g in made for job in g.jobs], ["model"], made, "val/acc")
+
+
+def test_the_band_of_three_seeds_is_the_t_interval_by_hand():
+    accs = [0.90, 0.92, 0.97]
+    jobs = [_job(s, [{"epoch": 0, "train/loss": loss, "val/acc": acc, "time_s": 3.0 + s}])
+            for s, (acc, loss) in enumerate(zip(accs, (1e-2, 1e-3, 1e-4)))]
+    (point,) = curve(Group(("plain",), jobs), "val/acc")
+    half = T_975_2 * math.sqrt((0.03 ** 2 + 0.01 ** 2 + 0.04 ** 2) / 2) / math.sqrt(3)
+    assert (point.epoch, point.n, point.seconds) == (1, 3, pytest.approx(4.0))
+    assert (point.mean, point.low, point.high) == pytest.approx((0.93, 0.93 - half, 0.93 + half))
+    (loss,) = curve(Group(("plain",), jobs), "train/loss")  # geometric mean, band of the log-losses
+    assert loss.mean == pytest.approx(1e-3) and loss.high / loss.mean == pytest.approx(
+        math.exp(T_975_2 * math.log(10) / math.sqrt(3)))
+
+
+def test_time_to_target_on_a_synthetic_history():
+    job = _job(0, HISTORY)
+    assert first_reached(job, "val/acc", 0.93, above=True) == Reached(4, 9.0)
+    assert first_reached(job, "train/loss", 1.0, above=False) == Reached(3, 6.5)
+    assert first_reached(job, "val/acc", 0.99, above=True) is None  # never
+    untimed = _job(1, [{k: v for k, v in row.items() if k != "time_s"} for row in HISTORY])
+    assert first_reached(untimed, "val/acc", 0.93, above=True).epoch == 4
+    assert math.isnan(first_reached(untimed, "val/acc", 0.93, above=True).seconds)
+
+    slow = [dict(row, **{"val/acc": row["val/acc"] - 0.02}) for row in HISTORY]  # reaches 0.93 at epoch 5
+    never = [dict(row, **{"val/acc": 0.5}) for row in HISTORY]
+    base = [_job(s, HISTORY, "noshortcut", **{"val/acc": acc}) for s, acc in enumerate((0.90, 0.94))]
+    sweep = _sweep({"plain": [_job(0, HISTORY), _job(1, slow), _job(2, never)], "noshortcut": base})
+    plain = sweep.groups[0]
+    # default target: 99 % of the mean best val/acc of noshortcut (0.92) = 0.9108 -> epochs 3, 4 and never
+    assert metric_target(sweep, plain, None) == pytest.approx(0.9108)
+    metric, loss = time_to_target(sweep, plain)
+    assert metric.count == "2/3" and metric.never == 1  # "never" is counted, not dropped
+    assert metric.epochs()[0] == pytest.approx(3.5) and metric.seconds()[0] == pytest.approx((6.5 + 9.0) / 2)
+    assert loss.count == "3/3" and loss.epochs()[0] == 3
+    metric, _ = time_to_target(sweep, plain, target=0.96)  # a target given: epoch 5 for the first run only
+    assert metric.count == "1/3" and metric.epochs()[0] == 5
+
+
+def test_seconds_come_from_tensorboard_when_the_history_has_none(tmp_path):
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(tmp_path / "tensorboard"))
+    start = plugin_data_pb2.HParamsPluginData(session_start_info=plugin_data_pb2.SessionStartInfo(start_time_secs=100))
+    writer.add_event(Event(wall_time=99.0, summary=hparams._summary("_hparams_/session_start_info", start)))
+    for epoch, (step, wall) in enumerate(((9, 104.0), (18, 106.5))):  # epochs end 4 s and 6.5 s into the fit
+        for tag, value in (("val/acc", 0.8 + 0.1 * epoch), ("epoch", epoch)):
+            writer.add_event(Event(wall_time=wall, step=step,
+                                   summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)])))
+    writer.close()
+    history = [{"epoch": 0, "train/loss": 1.2, "val/acc": 0.8}, {"epoch": 1, "train/loss": 0.9, "val/acc": 0.9}]
+    job = Job(tmp_path, 0, {"seed": "0"}, {"depth": 20}, {"status": "ok", "history": history})
+    fill_times(Sweep(tmp_path, [job], [], [Group((), [job])], "val/acc"))
+    assert [row["time_s"] for row in job.history] == [4.0, 6.5]
+    assert first_reached(job, "val/acc", 0.85, above=True) == Reached(2, 6.5)
+
+
+def test_the_frontier_marks_the_right_points():
+    # (cost, metric): (1, .5) (2, .7) (3, .6) (4, .9): (3, .6) is dominated by (2, .7); the others are optimal
+    assert pareto([1, 2, 3, 4], [0.5, 0.7, 0.6, 0.9]) == {0, 1, 3}
+    assert pareto([1, 1, 2], [0.5, 0.5, 0.4]) == {0, 1}  # ties dominate neither; (2, .4) is dominated
+    assert pareto([10, 20, 30], [0.9, 0.8, 0.95], lower_is_better=False) == {2}  # throughput: more is better
+    assert pareto([10, 20, 30], [0.99, 0.8, 0.95], lower_is_better=False) == {0, 2}
+
+
+def _write_job(folder: Path, overrides: dict, metrics: dict, num: int, config: dict | None = None) -> None:
+    hydra = folder / ",".join(f"{k}={v}" for k, v in overrides.items()) / ".hydra"
+    hydra.mkdir(parents=True)
+    (hydra / "overrides.yaml").write_text("".join(f"- {k}={v}\n" for k, v in overrides.items()))
+    (hydra / "hydra.yaml").write_text(f"hydra:\n  job:\n    num: {num}\n")
+    OmegaConf.save(OmegaConf.create({"depth": overrides["depth"], **(config or {})}), hydra / "config.yaml")
+    (hydra.parent / "metrics.json").write_text(json.dumps({"status": "ok", "monitor": "val/acc", **metrics}))
+
+
+@pytest.fixture
+def cost_sweep(tmp_path):
+    """Four block types, two seeds, ONE epoch each: csp is cheaper and as good as plain; noshortcut is worse."""
+    quality = {"plain": 0.95, "weighted": 0.96, "csp": 0.95, "noshortcut": 0.80}
+    cost = {"plain": 1.0, "weighted": 1.0, "csp": 0.7, "noshortcut": 0.99}
+    num = 0
+    for model, acc in quality.items():
+        for seed in (0, 1):
+            a = acc + 0.004 * seed
+            metrics = {"val/acc": a, "test/acc": a, "train/loss": 1.5 - a, "params": 270_000 * cost[model],
+                       "flops": 4e7 * cost[model], "throughput": 900 / cost[model] + seed,
+                       "history": [{"epoch": 0, "train/loss": 1.5 - a, "val/acc": a, "time_s": 2.0 + seed}]}
+            config = {"summary": {"target": 0.9}}  # as `python train.py -m summary.target=0.9 ...` records it
+            _write_job(tmp_path, {"model": model, "depth": 20, "seed": seed}, metrics, num, config)
+            num += 1
+    return tmp_path
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.attrs = [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.attrs += [(tag, name, value) for name, value in attrs]
+
+
+def _coloured_pixels(path: Path) -> int:
+    """Pixels of a saturated colour: lines and bands (axes, grid and text are grey or black)."""
+    with Image.open(path) as image:
+        return sum(max(p) - min(p) > 60 for p in image.convert("RGB").getdata())
+
+
+def test_report_is_self_contained_html_with_every_figure_and_the_frontier(cost_sweep):
+    text = summarize(cost_sweep).read_text()
+    pngs = sorted(p.name for p in cost_sweep.glob("*.png"))
+    assert {"depth.png", "curves_depth20.png", "frontier.png"} <= set(pngs)
+    assert _coloured_pixels(cost_sweep / "curves_depth20.png") > 200  # one epoch: points and error bars, not empty
+
+    page = (cost_sweep / "report.html").read_text()
+    parser = _Tags()
+    parser.feed(page)
+    parser.close()
+    assert parser.tags[0] == "html" and parser.tags.count("table") >= 3 and "script" not in parser.tags
+    assert "link" not in parser.tags and not any(name == "href" for _, name, _ in parser.attrs)
+    sources = [value for tag, name, value in parser.attrs if name == "src"]
+    assert all(src.startswith("data:image/png;base64,") for src in sources)  # nothing fetched from anywhere
+    embedded = sorted(base64.b64decode(src.split(",", 1)[1]) for src in sources)
+    assert embedded == sorted((cost_sweep / name).read_bytes() for name in pngs)  # every PNG, byte for byte
+    assert "Pareto-optimal on" in page and "Time to target" in page
+
+    # csp: as accurate as plain for 70 % of the cost -> on the frontier; weighted: the most accurate -> too
+    rows = {line.split("|")[1].strip(): line for line in text.split("## Against")[0].splitlines()
+            if line.startswith("| ")}
+    assert rows["csp"].rstrip(" |").endswith("params, FLOPs, samples/s")
+    assert rows["weighted"].rstrip(" |").endswith("params, FLOPs, samples/s")
+    assert rows["plain"].rstrip(" |").endswith("–") and rows["noshortcut"].rstrip(" |").endswith("–")
+    # time to target: the sweep's summary.target (0.9) from its .hydra/config.yaml, 2 seeds each, epoch 1
+    assert "| model=csp | 0.9 | 2/2 | 1 [1, 1] | 2.5 [-3.85, 8.85] |" in text
+    assert "| model=noshortcut | 0.9 | 0/2 | – | – |" in text
+    curves = (cost_sweep / "curves.csv").read_text().splitlines()
+    assert curves[0] == "setting,metric,epoch,seconds,mean,low,high,n" and len(curves) == 1 + 4 * 2
+
+
+def test_target_from_the_command_line_overrides_the_config(cost_sweep, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["summarize.py", str(cost_sweep), "--target", "0.955"])
+    runpy.run_path(str(ROOT / "scripts" / "summarize.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "| model=weighted | 0.955 | 2/2 |" in out and "| model=plain | 0.955 | 0/2 |" in out
+    assert f"report: {(cost_sweep / 'report.html').resolve().as_uri()}" in out
+
+
+def test_job_folders_are_named_by_the_swept_keys_only(monkeypatch):
+    domains = naming.swept_domains(["model=plain,noshortcut", "depth=20", "dataset.root=/data/a,/data/b",
+                                    "+foo=range(0,2)"], {"seed": "0,1,2", "lr": "tag(log, interval(0.001, 1.0))"})
+    assert domains == {"model": ["plain", "noshortcut"], "dataset.root": ["/data/a", "/data/b"],
+                       "foo": ["0", "1"], "seed": ["0", "1", "2"], "lr": {"interval": [0.001, 1.0]}}
+    monkeypatch.setenv(naming.ENV, json.dumps(domains))
+    job = ["model=plain", "depth=20", "dataset.root=/data/a", "+foo=1", "seed=2", "epochs=1", "lr=0.0123"]
+    assert list(domains) == ["lr", "model", "dataset.root", "foo", "seed"]  # preset params first, the seed last
+    assert naming.job_dirname(job, 7) == "lr=0.0123,model=plain,dataset.root=_data_a,foo=1,seed=2"  # never a path
+    monkeypatch.setenv(naming.ENV, "{}")
+    assert naming.job_dirname(job, 7) == "7"  # nothing swept: the job number, as Hydra's default
+
+
+CFG = {"model": {"block": "plain"}, "depth": 20, "width": None, "seed": 1, "epochs": 2, "batch_size": 128,
+       "lr": 0.1, "weight_decay": 5e-4, "dataset": {"name": "digits", "root": None}, "summary": {"target": None}}
+
+
+def _plugin(events, tag):
+    return plugin_data_pb2.HParamsPluginData.FromString(events.PluginTagToContent("hparams")[tag])
+
+
+def test_hparams_of_a_run_in_a_sweep(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    monkeypatch.setenv(naming.ENV, json.dumps({"depth": ["20", "56"], "seed": ["0", "1"]}))
+    tb = TensorBoardLogger(tmp_path, name="tensorboard", version="", default_hp_metric=False)
+    csv = CSVLogger(tmp_path, name="csv", version="")
+    cfg = OmegaConf.create(CFG)
+    hparams.log_start([tb, csv], cfg, "val/acc")
+    tb.log_metrics({"train/loss": 1.0}, step=0)
+    metrics = {"status": "ok", "val/acc": 0.9, "test/acc": 0.89, "train/loss": 0.1, "params": 1000, "flops": math.nan}
+    hparams.log_final([tb, csv], metrics, "val/acc", step=10)
+    tb.finalize("success")
+    csv.finalize("success")
+
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert "_hparams_/experiment" not in events.PluginTagToContent("hparams")  # one per sweep, not one per run
+    start = _plugin(events, "_hparams_/session_start_info").session_start_info
+    assert set(start.hparams) == {"depth", "seed", "model.block", "width", "dataset.name", "epochs", "batch_size",
+                                  "lr", "weight_decay"}  # the swept keys and the main ones, not the whole config
+    assert start.group_name == "depth=20"  # the seeds of one setting share a group
+    assert start.hparams["seed"].number_value == 1 and start.hparams["width"].string_value == "null"
+    assert _plugin(events, "_hparams_/session_end_info").session_end_info.status == api_pb2.STATUS_SUCCESS
+    scalars = events.Tags()["scalars"]
+    assert [(e.step, e.value) for e in events.Scalars("hp/val/acc")] == [(10, pytest.approx(0.9))]  # no step-0 point
+    assert "hp/flops" not in scalars and "hp/params" in scalars  # NaN is not logged
+    saved = OmegaConf.load(tmp_path / "csv" / "hparams.yaml")  # other loggers: the whole config, flat
+    assert saved["model/block"] == "plain" and saved["dataset/root"] == "null" and saved["seed"] == 1
+
+
+def test_the_sweep_declares_its_swept_keys_first(tmp_path):
+    swept = {"model": ["plain", "noshortcut"], "seed": ["0", "1", "2"], "lr": {"interval": [0.001, 1.0]}}
+    hparams.write_experiment(tmp_path, OmegaConf.create(CFG), swept, "val/acc")
+    experiment = _plugin(EventAccumulator(str(tmp_path)).Reload(), "_hparams_/experiment").experiment
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert [i.name for i in experiment.hparam_infos if i.differs] == ["model", "seed", "lr"]
+    assert [v.string_value for v in infos["model"].domain_discrete.values] == ["plain", "noshortcut"]
+    assert [v.number_value for v in infos["seed"].domain_discrete.values] == [0, 1, 2]
+    assert infos["lr"].domain_interval.max_value == 1.0 and "model.block" not in infos  # in the swept group
+    assert not infos["depth"].differs and infos["width"].domain_discrete.values[0].string_value == "null"
+    assert [m.name.tag for m in experiment.metric_infos][:3] == ["hp/val/acc", "hp/test/acc", "hp/train/loss"]
+    hparams.write_experiment(tmp_path, OmegaConf.create(CFG), swept, "val/acc")  # a second start replaces it
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
