@@ -17,7 +17,7 @@ from reslab.config import set_run_dir, validate
 from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config, save_resumed
 from reslab.errors import ConfigError
-from reslab.records import read_json, run_lock, write_metrics
+from reslab.records import FolderInUse, read_json, run_lock, write_metrics
 
 log = logging.getLogger("reslab")
 # Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
@@ -165,7 +165,7 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
     user_error = isinstance(error, ConfigError) or type(error).__name__ == "MisconfigurationException" \
         or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
     try:
-        if not (run_dir / "metrics.json").exists():  # never clobber the record of a finished run
+        if not (run_dir / "metrics.json").exists() and not isinstance(error, FolderInUse):  # never clobber a record
             write_metrics(run_dir, {"status": "failed", "error": line})
     except OSError:
         pass  # the folder itself is unwritable: the message below says so

@@ -62,6 +62,10 @@ def write_metrics(run_dir, metrics: dict) -> None:
     write_json(Path(run_dir) / "metrics.json", metrics)
 
 
+class FolderInUse(ConfigError):
+    """Another process holds the run folder: nothing may be written into it, not even a failure record."""
+
+
 @contextlib.contextmanager
 def run_lock(run_dir):
     """Hold `<run_dir>/.lock` (an flock, released by the kernel when the process ends, however it ends) while a
@@ -75,7 +79,7 @@ def run_lock(run_dir):
         except BlockingIOError:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
-            raise ConfigError(f"run folder {run_dir} is in use by process {holder} (a run or a resume of it): "
+            raise FolderInUse(f"run folder {run_dir} is in use by process {holder} (a run or a resume of it): "
                               f"wait for it to end, or stop it") from None
         handle.seek(0)
         handle.truncate()

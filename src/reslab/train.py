@@ -38,6 +38,7 @@ def run(cfg: DictConfig, run_dir) -> dict:
         hparams.log_start(trainer.loggers, cfg, task.monitor)
     write_versions(run_dir, cfg)
     trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
+    save_final_state(trainer)
     tested = test(trainer, task, data)
     metrics = collect(cfg, trainer, task, tested, time.perf_counter() - start)
     if trainer.is_global_zero:  # DDP: one record per run; the loggers' final records first, then metrics.json
@@ -77,6 +78,17 @@ def build_trainer(cfg: DictConfig, data, purge_step: int | None = None, extra_ca
 def best_checkpoint(trainer: L.Trainer, monitor: str) -> ModelCheckpoint | None:
     return next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor == monitor),
                 None)
+
+
+def save_final_state(trainer: L.Trainer) -> None:
+    """Rewrite the epoch-end checkpoints (last.ckpt) once training has ended, so that they also hold what the
+    callbacks measured at the end (final gradients, WRC weights, curvature): a run killed during its test then
+    resumes to the same metrics.json without training again."""
+    for callback in trainer.checkpoint_callbacks:
+        path = callback.last_model_path or callback.best_model_path  # without a monitor the best is the newest
+        if isinstance(callback, ModelCheckpoint) and callback.monitor is None and path \
+                and not trainer.interrupted and not trainer.fast_dev_run:
+            trainer.save_checkpoint(path, weights_only=False)
 
 
 def test(trainer: L.Trainer, task, data) -> dict:

@@ -16,8 +16,8 @@ class Cost(L.Callback):
 
     Throughput counts training batches only (the clock stops for validation) and leaves out the warm-up: the
     first epoch when more than one is trained, else the first `WARMUP_BATCHES` batches. The clock reads are the
-    only device syncs, a few per epoch. Kept out of checkpoints on purpose: `trainer.test(ckpt_path=best)` restores
-    callback states from the best epoch, which would roll the figures back; a resumed run times its own process.
+    only device syncs, a few per epoch. Kept in checkpoints: a resumed run adds its own samples and seconds to
+    those of the process it continues (and its peak memory is the larger of the two).
     """
 
     WARMUP_BATCHES = 3
@@ -27,8 +27,10 @@ class Cost(L.Callback):
         self.peak_mem_mb = math.nan
         self.samples, self.seconds = 0, 0.0
         self._batches, self._warmup, self._started = 0, None, None
+        self._restored_peak, self._device = 0.0, None
 
     def on_fit_start(self, trainer, pl_module):
+        self._device = pl_module.device
         model = pl_module.model
         if hasattr(model, "stem"):  # a reslab network; other models (a detector) keep flops = NaN
             self.flops = describe(model, trainer.datamodule.info.input_shape)["flops"]
@@ -58,7 +60,17 @@ class Cost(L.Callback):
             log_metrics(trainer, {"cost/throughput": self.throughput}, trainer.global_step)
 
     def on_train_end(self, trainer, pl_module):
-        self.peak_mem_mb = peak_memory_mb(pl_module.device)
+        self.peak_mem_mb = max(peak_memory_mb(pl_module.device), self._restored_peak)
+
+    def state_dict(self):
+        return {"samples": self.samples, "seconds": self.seconds, "flops": self.flops,
+                "peak_mem_mb": max(peak_memory_mb(self._device), self._restored_peak) if self._device else math.nan}
+
+    def load_state_dict(self, state_dict):
+        self.samples, self.seconds, self.flops = state_dict["samples"], state_dict["seconds"], state_dict["flops"]
+        self._restored_peak = state_dict["peak_mem_mb"] if math.isfinite(state_dict["peak_mem_mb"]) else 0.0
+        self.peak_mem_mb = state_dict["peak_mem_mb"]
+        self._warmup = self.WARMUP_BATCHES  # a resumed process warms up again
 
     def _stop(self, pl_module) -> None:
         if self._started is not None:

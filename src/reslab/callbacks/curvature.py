@@ -20,5 +20,11 @@ class Curvature(L.Callback):
         self.result = curvature(pl_module.model, data, self.iterations, self.tolerance,
                                 self.seed, self.min_eigenvalue)
 
+    def state_dict(self):
+        return {"result": self.result}
+
+    def load_state_dict(self, state_dict):
+        self.result = state_dict["result"]
+
     def summary(self) -> dict:
         return self.result

@@ -24,7 +24,8 @@ class GradientFlow(L.Callback):
         self.first: list[float] | None = None
         self.last: list[float] | None = None
         self.first_step = self.last_step = -1
-        self._pending: torch.Tensor | None = None
+        self._pending: torch.Tensor | list | None = None
+        self._pending_step = -1
 
     def on_fit_start(self, trainer, pl_module):
         self.blocks = [(name, list(block.parameters())) for name, block in residual_blocks(pl_module.model)]
@@ -37,20 +38,21 @@ class GradientFlow(L.Callback):
         """Lightning clears the gradients before the end-of-epoch validation: keep the norms of an epoch's last
         step (on the device, no sync) for `on_train_end`."""
         if self.blocks and (batch_idx + 1 == trainer.num_training_batches or trainer.should_stop):
-            self._pending = self._norms()
+            self._pending, self._pending_step = self._norms(), trainer.global_step - 1
 
     def on_train_end(self, trainer, pl_module):
         if self.first is None:
             return
         grads_left = any(p.grad is not None for _, params in self.blocks for p in params)
-        norms = self._norms() if grads_left else self._pending
-        if norms is not None and self.last_step != trainer.global_step - 1:
-            self._record(trainer, trainer.global_step - 1, norms)
+        norms, step = (self._norms(), trainer.global_step - 1) if grads_left else (self._pending, self._pending_step)
+        if norms is not None and self.last_step != step:
+            self._record(trainer, step, torch.as_tensor(norms))
         if trainer.is_global_zero:
             lines = {f"step {self.first_step} (init)": self.first}
             if self.last is not None:
                 lines[f"step {self.last_step} (end)"] = self.last
-            plot_grad_flow(Path(trainer.default_root_dir) / "grad_flow.png", lines, [name for name, _ in self.blocks], self.title)
+            plot_grad_flow(Path(trainer.default_root_dir) / "grad_flow.png", lines, [name for name, _ in self.blocks],
+                           self.title)
 
     def _norms(self) -> torch.Tensor:
         return torch.stack([_grad_norm(params) for _, params in self.blocks])
@@ -65,11 +67,16 @@ class GradientFlow(L.Callback):
         self.last, self.last_step = norms, step
 
     def state_dict(self):
-        """Kept in checkpoints, so that a resumed run still reports the initialisation's gradients."""
-        return {"first": self.first, "first_step": self.first_step}
+        """Kept in checkpoints (saved at epoch ends), so that a resumed run reports the initialisation's gradients
+        and, when it was killed after its last epoch, the last step's."""
+        pending = self._pending.tolist() if isinstance(self._pending, torch.Tensor) else self._pending
+        return {"first": self.first, "first_step": self.first_step, "last": self.last, "last_step": self.last_step,
+                "pending": pending, "pending_step": self._pending_step}
 
     def load_state_dict(self, state_dict):
         self.first, self.first_step = state_dict["first"], state_dict["first_step"]
+        self.last, self.last_step = state_dict.get("last"), state_dict.get("last_step", -1)
+        self._pending, self._pending_step = state_dict.get("pending"), state_dict.get("pending_step", -1)
 
     def _histograms(self, trainer, step: int) -> None:
         for logger in trainer.loggers:

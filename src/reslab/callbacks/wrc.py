@@ -33,6 +33,12 @@ class WRCWeights(L.Callback):
             metrics[f"wrc/alpha/{name}"], metrics[f"wrc/beta/{name}"] = alpha, beta
         log_metrics(trainer, metrics, step)
 
+    def state_dict(self):
+        return {"final": self.final}
+
+    def load_state_dict(self, state_dict):
+        self.final = state_dict["final"]
+
     def summary(self) -> dict:
         if not self.final:
             return {}

@@ -3,6 +3,7 @@ before the heavy imports."""
 import hashlib
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.errors import ConfigError
@@ -33,7 +34,9 @@ def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
         key = override.split("=", 1)[0].lstrip("+~")
         if isinstance(OmegaConf.select(saved, key), DictConfig):
             raise ConfigError(f"{override!r} changes a config group of the run being resumed: start a new run instead")
-    cfg = OmegaConf.merge(saved, OmegaConf.from_dotlist(extra))
+    cfg = saved.copy()
+    for override in OverridesParser.create().parse_overrides(extra):  # Hydra's parsing: nan, inf, lists ...
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
     cfg.resume = str(folder)
     return cfg
 

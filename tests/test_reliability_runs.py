@@ -1,0 +1,163 @@
+"""Nothing lost: run folders that cannot collide or be shared, resumes from moved copies and broken checkpoints,
+finished records left alone, sweeps re-run in their folder, and real SIGKILLs at several points of a run."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import ROOT
+
+SHORT = ("depth=8", "epochs=2", "logger=none", "trainer.accelerator=cpu")
+TIMING = ("wall_time_s", "throughput", "peak_mem_mb")
+
+
+def train(*args, timeout=300, env=None):
+    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def metrics(folder) -> dict:
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def final(folder) -> dict:
+    return {k: v for k, v in metrics(folder).items() if k not in TIMING}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("finished") / "run"
+    out = train(*SHORT, f"hydra.run.dir={folder}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    return folder
+
+
+def test_folders_started_in_the_same_second_differ(tmp_path):
+    code = "from reslab.config.resolvers import unique_dir; print(unique_dir('outputs/same'))"
+    names = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+             for _ in range(3)]
+    assert names == ["outputs/same", "outputs/same-2", "outputs/same-3"]
+
+
+def test_a_second_process_in_a_run_folder_is_refused_naming_the_holder(tmp_path):
+    code = ("import sys, time; from reslab.records import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        out = train(*SHORT, f"hydra.run.dir={tmp_path}")
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+        assert f"in use by process {holder.pid}" in out.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_resuming_a_finished_run_leaves_its_record_alone(finished, tmp_path):
+    copy = tmp_path / "moved"
+    shutil.copytree(finished, copy)
+    before = (copy / "metrics.json").read_bytes()
+    out = train(f"resume={copy}")
+    assert out.returncode == 0 and "already finished" in out.stdout
+    assert (copy / "metrics.json").read_bytes() == before
+
+
+def test_a_moved_copy_resumes_where_it_stopped_and_keeps_its_best(finished, tmp_path):
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(finished, copy)
+    out = train(f"resume={copy}", "epochs=3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    original, extended = metrics(finished), metrics(copy)
+    assert extended["epochs"] == 3 and extended["history"][:2] == original["history"]  # continued, not retrained
+    best = max(row["val/acc"] for row in extended["history"])
+    assert extended["val/acc"] == pytest.approx(best)  # the best score came along with the moved folder
+    assert metrics(finished) == original  # the original folder is untouched
+
+
+def test_a_refused_resume_override_is_not_written(finished, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    saved = (copy / ".hydra" / "config.yaml").read_text()
+    out = train(f"resume={copy}", "lr=nan")
+    assert out.returncode == 2 and "lr=nan" in out.stderr
+    assert (copy / ".hydra" / "config.yaml").read_text() == saved
+    assert train(f"resume={copy}").returncode == 0  # still resumable
+
+
+def test_a_truncated_last_checkpoint_resumes_from_the_intact_best(finished, tmp_path):
+    copy = tmp_path / "broken"
+    shutil.copytree(finished, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:5000])
+    out = train(f"resume={copy}", "epochs=3")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "skipped checkpoints/last.ckpt: truncated file" in out.stderr
+    assert metrics(copy)["status"] == "ok" and metrics(copy)["epochs"] == 3
+
+
+KILLABLE = ("depth=14", "epochs=4", "trainer.accelerator=cpu", "trainer.log_every_n_steps=1")
+
+
+def scalars(folder, tag):
+    return [(e.step, e.value) for e in EventAccumulator(str(folder / "tensorboard")).Reload().Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("reference") / "run"
+    assert train(*KILLABLE, f"hydra.run.dir={folder}").returncode == 0
+    return folder
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["batch", "checkpoint", "test"])
+def test_a_run_killed_at_any_point_resumes_to_the_uninterrupted_result(reference, tmp_path, point):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    killed = tmp_path / "killed"
+    out = train(*KILLABLE, "+callbacks.kill._target_=faults.KillAt", f"+callbacks.kill.point={point}",
+                f"hydra.run.dir={killed}", env=env)
+    assert out.returncode == -signal.SIGKILL and not (killed / "metrics.json").exists()
+    out = train(f"resume={killed}", "++callbacks.kill.point=none", env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert final(killed) == final(reference)
+    steps = [step for step, _ in scalars(killed, "train/loss")]
+    assert steps == sorted(set(steps)) == [step for step, _ in scalars(reference, "train/loss")]
+
+
+@pytest.mark.slow
+def test_killed_the_moment_metrics_json_is_complete_the_records_are_complete(tmp_path):
+    """The loggers' final records (HParams hp/* metrics) are written and flushed before metrics.json."""
+    for attempt in range(3):
+        folder = tmp_path / str(attempt)
+        proc = subprocess.Popen([sys.executable, "train.py", *SHORT[:2], "trainer.accelerator=cpu",
+                                 f"hydra.run.dir={folder}"], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        while proc.poll() is None and not (folder / "metrics.json").exists():
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        tags = set(EventAccumulator(str(folder / "tensorboard")).Reload().Tags()["scalars"])
+        assert {"hp/val/acc", "hp/test/acc", "hp/train/loss"} <= tags, tags
+
+
+@pytest.mark.slow
+def test_a_sweep_re_run_in_its_folder_skips_finished_jobs_and_continues_killed_ones(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "model=plain,noshortcut", *SHORT,
+               f"hydra.sweep.dir={sweep}"]
+    assert subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=600).returncode == 0
+    done, killed = sweep / "model=plain", sweep / "model=noshortcut"
+    kept = (done / "metrics.json").read_bytes()
+    reference = final(killed)
+    (killed / "metrics.json").unlink()  # as if killed after its last checkpoint
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "already finished" in out.stdout and (done / "metrics.json").read_bytes() == kept
+    assert final(killed)["history"] == reference["history"]
