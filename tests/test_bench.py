@@ -58,3 +58,11 @@ def test_bad_model_name_is_one_line_error(capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(["--models", "vgg16"])
     assert "--models 'vgg16' is invalid" in capsys.readouterr().err
+
+
+def test_denormal_case_times_both_modes_and_leaves_flushing_on():
+    table = bench.denormal_case(reps=2)
+    rows = [line for line in table.splitlines() if line.startswith("| ") and " ms |" in line]
+    assert len(rows) == 2 and all(row.count(" ms |") == 2 for row in rows)
+    assert all(float(row.split("|")[-2].strip().rstrip("x")) > 0 for row in rows)
+    assert torch.set_flush_denormal(True)  # left as reslab runs: flushing on

@@ -153,6 +153,11 @@ def test_a_sweep_re_run_in_its_folder_skips_finished_jobs_and_continues_killed_o
     command = [sys.executable, str(ROOT / "train.py"), "-m", "model=plain,noshortcut", *SHORT,
                f"hydra.sweep.dir={sweep}"]
     assert subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=600).returncode == 0
+    (sweep / "multirun.yaml").write_text((sweep / "multirun.yaml").read_text().replace(  # as if killed before
+        "model=plain,noshortcut", "model=plain,noshortcut,csp"))                        # a third job started
+    summary = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    assert "| model=csp | never started |" in summary.stdout, summary.stdout[-3000:]
     done, killed = sweep / "model=plain", sweep / "model=noshortcut"
     kept = (done / "metrics.json").read_bytes()
     reference = final(killed)

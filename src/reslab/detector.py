@@ -11,14 +11,14 @@ from collections import OrderedDict
 
 import torch
 from torch import Tensor, nn
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection import FasterRCNN, FasterRCNN_ResNet50_FPN_Weights
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from reslab.errors import ConfigError
-from reslab.models.network import ResidualNet
+from reslab.models.network import ResidualNet, build_model
 
 ROI_SIZE = 7  # RoIAlign output side, as torchvision
 # torchvision's fasterrcnn_resnet50_fpn settings: `build_detector(net, 90, **TORCHVISION)` accepts its weights.
@@ -115,16 +115,12 @@ def load_torchvision_weights(detector: FasterRCNN, state_dict: dict) -> None:
 def torchvision_detector(num_classes: int = 90) -> FasterRCNN:
     """reslab's `plain depth=50` (ImageNet stem, projection shortcuts) detector in torchvision's
     `fasterrcnn_resnet50_fpn` configuration (91 outputs with background: COCO's category ids)."""
-    from reslab.models.network import build_model
-
     net = build_model("plain", 50, None, (3, 800, 800), num_classes=1, stem="imagenet")
     return build_detector(net, num_classes, **TORCHVISION)
 
 
 def coco_class_names() -> list[str]:
     """torchvision's COCO category names for labels 1..90 (some are "N/A": ids COCO does not use)."""
-    from torchvision.models.detection import FasterRCNN_ResNet50_FPN_Weights
-
     return FasterRCNN_ResNet50_FPN_Weights.COCO_V1.meta["categories"][1:]
 
 

@@ -11,8 +11,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from hydra import compose
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from reslab import host
 from reslab.config import set_run_dir, validate
 from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config, save_resumed
@@ -78,9 +82,6 @@ def job(cfg) -> float:
     In a multirun a failing job is recorded (`metrics.json` status `failed`) and the sweep goes on; in a single
     run a bad config prints one line and exits 2, any other error is recorded and re-raised.
     """
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     os.environ[FULL_ERROR] = os.environ.get("RESLAB_USER_FULL_ERROR", os.environ.get(FULL_ERROR, "0"))
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -103,7 +104,7 @@ def job(cfg) -> float:
 
         primary = os.environ.get("LOCAL_RANK", "0") == "0"  # DDP ranks >= 1 share the folder of rank 0
         with run_lock(run_dir) if primary else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
-            metrics = run(cfg, run_dir)
+            metrics = run(cfg, run_dir, threads=cpu_threads(cfg, hydra_cfg, multirun))
     except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
         return failed(error, run_dir, multirun)
     key = metrics["monitor"]
@@ -111,6 +112,19 @@ def job(cfg) -> float:
     print(f"[reslab] {metrics['status']}: {test_key}={metrics.get(test_key, math.nan):.4f} {key}={metrics[key]:.4f}"
           f" train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
     return metrics[key]
+
+
+def cpu_threads(cfg, hydra_cfg, multirun: bool) -> int:
+    """This process's torch threads (`cpu.threads`), sharing the cores with the jobs of a parallel sweep and the
+    CPU ranks of DDP; a warning when the settings ask for more threads than there are cores."""
+    jobs = hydra_cfg.launcher.get("n_jobs", 1) if multirun else 1
+    devices = cfg.trainer.devices if cfg.trainer.accelerator == "cpu" and isinstance(cfg.trainer.devices, int) else 1
+    jobs = max(1, jobs if isinstance(jobs, int) and jobs > 0 else host.cores()) * devices
+    threads = host.threads_for(cfg.cpu.threads, jobs)
+    warning = host.oversubscribed(threads, jobs, cfg.dataset.get("num_workers", 0))
+    if warning:
+        log.warning(warning)
+    return threads
 
 
 def finished(run_dir: Path, cfg, multirun: bool) -> dict | None:
@@ -143,8 +157,6 @@ def config_text(cfg) -> str:
 
 def checked_config(cfg, hydra_cfg, run_dir: Path):
     """The config the run uses (a resumed run's saved one with this command's overrides), validated."""
-    from hydra import compose
-
     overrides = list(hydra_cfg.overrides.task)
     check_added(overrides, hydra_cfg.runtime.choices,
                 lambda kept: compose(config_name=hydra_cfg.job.config_name, overrides=kept))

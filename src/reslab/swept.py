@@ -66,7 +66,7 @@ def job_values(overrides, keys) -> dict[str, str]:
     return {key: own[key] for key in keys if key in own}
 
 
-def _clean(value: str) -> str:
+def clean_value(value: str) -> str:
     """A value fit for one folder name: no path separators, no leading dot."""
     value = value.replace(os.sep, "_").replace("/", "_").replace("\\", "_").strip()
     return value.lstrip(".") or "_"
@@ -78,7 +78,7 @@ def job_dirname(overrides, num=0) -> str:
     values = job_values(overrides, current())
     if not values:
         return str(num)
-    name = ",".join(f"{key}={_clean(value)}" for key, value in values.items())
+    name = ",".join(f"{key}={clean_value(value)}" for key, value in values.items())
     if len(name.encode()) > MAX_NAME:
         digest = hashlib.sha1(name.encode()).hexdigest()[:10]
         name = name.encode()[:MAX_NAME - 11].decode(errors="ignore") + "-" + digest

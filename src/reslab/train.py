@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from omegaconf import DictConfig
 
-from reslab import hparams
+from reslab import hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoints import load_checked, start_checkpoint
 from reslab.config import set_run_dir
@@ -24,10 +24,12 @@ from reslab.tasks import build
 STEP_POINTS = 5  # reslab's log_every_n_steps gives each epoch about this many points (at most every 50 steps)
 
 
-def run(cfg: DictConfig, run_dir) -> dict:
-    """Train and test one configuration in `run_dir`; returns (and writes to metrics.json) the final metrics."""
+def run(cfg: DictConfig, run_dir, threads: int | None = None) -> dict:
+    """Train and test one configuration in `run_dir` with `threads` torch threads (default: `cpu.threads` for
+    one job); returns (and writes to metrics.json) the final metrics."""
     run_dir = Path(run_dir)
     set_run_dir(run_dir)
+    cpu = host.set_up(torch, threads or host.threads_for(cfg.cpu.threads, 1), cfg.cpu.flush_denormal)
     start = time.perf_counter()  # after the imports: every job of a sweep counts the same work
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     data, task = build(cfg)
@@ -40,7 +42,7 @@ def run(cfg: DictConfig, run_dir) -> dict:
     trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
     save_final_state(trainer)
     tested = test(trainer, task, data)
-    metrics = collect(cfg, trainer, task, tested, time.perf_counter() - start)
+    metrics = {**collect(cfg, trainer, task, tested, time.perf_counter() - start), **cpu}
     if trainer.is_global_zero:  # DDP: one record per run; the loggers' final records first, then metrics.json
         hparams.log_final(trainer.loggers, metrics, task.monitor, trainer.global_step)
         for logger in trainer.loggers:

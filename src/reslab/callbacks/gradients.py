@@ -4,6 +4,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from matplotlib.figure import Figure
 from torch import nn
 
 from reslab.callbacks.blocks import log_metrics, residual_blocks
@@ -109,8 +110,6 @@ def plot_grad_flow(path: Path, lines: dict[str, list[float]], block_names: list[
                    title: str = "") -> None:
     """Gradient norm against block index on a log scale, one line per entry of `lines`; dotted verticals mark
     where a new stage starts (read from `block_names`, "stageK.blockJ")."""
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(6.4, 3.6))
     ax = fig.subplots()
     for label, norms in lines.items():

@@ -36,6 +36,8 @@ TOP = {
     "num_classes": integer(2, optional=True),
     "resume": text(optional=True),
     "ckpt_path": text(optional=True),
+    "cpu.threads": integer(1) | choice("auto"),
+    "cpu.flush_denormal": boolean(),
     "summary.target": number(optional=True),
     "summary.loss_target": positive(),
 }

@@ -4,12 +4,15 @@ Hydra's `on_multirun_end` receives no job results, and with the joblib or submit
 processes, so everything is read from the folder (which also makes partial and merged sweeps work).
 A *setting* (`Group`) is the jobs that differ only in their seed: the swept keys except `seed`.
 """
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
+
+from reslab.swept import clean_value, swept_domains
 
 BASELINE = "noshortcut"
 VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept
@@ -138,6 +141,22 @@ class Sweep:
             if isinstance(node, dict) and node.get(key) is not None:
                 return node[key]
         return default
+
+
+def never_started(folder: Path, jobs: list[Job]) -> list[str]:
+    """Folder names of the jobs the sweep in `folder` was to run (its multirun.yaml: the swept keys' values) that
+    have no folder: the sweep ended or was killed before them. [] when the grid is unknown (a search, intervals)."""
+    path = Path(folder) / "multirun.yaml"
+    if not path.is_file():
+        return []
+    hydra = OmegaConf.load(path).get("hydra", {})
+    domains = swept_domains(hydra.get("overrides", {}).get("task", []), hydra.get("sweeper", {}).get("params"))
+    if not domains or not all(isinstance(values, list) for values in domains.values()):
+        return []
+    present = {job.path.name for job in jobs}
+    names = (",".join(f"{k}={clean_value(v)}" for k, v in zip(domains, combo))
+             for combo in itertools.product(*domains.values()))
+    return [name for name in names if name not in present]
 
 
 def _override_key(line: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from reslab.sweep.curves import LOSS, curve, time_to_target
 from reslab.sweep.frontier import frontier, optimal_on
-from reslab.sweep.jobs import FINISHED, SEED, Group, Sweep
+from reslab.sweep.jobs import FINISHED, SEED, Group, Sweep, never_started
 
 # Optional figures written by the diagnostics callbacks: (metrics.json key, column title).
 COST_COLUMNS = (("params", "params"), ("flops", "FLOPs"), ("throughput", "samples/s"),
@@ -155,6 +155,8 @@ def unfinished(sweep: Sweep) -> Section | None:
     rows = [[job.path.relative_to(sweep.folder).as_posix(), job.status,
              job.metrics.get("error", "no metrics.json (still running, or killed)")]
             for job in sweep.jobs if job.status != FINISHED]
+    rows += [[name, "never started", f"the sweep ended first: run the command again with hydra.sweep.dir={sweep.folder}"]
+             for name in never_started(sweep.folder, sweep.jobs)]
     return Section("Jobs that did not finish", [], ["job", "status", "error"], rows) if rows else None
 
 
