@@ -11,6 +11,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from conftest import ROOT
+from reslab.config import validate
+from reslab.data.checks import check_dataset
 from reslab.data.detection import DetectionData
 from reslab.data.shapes import CLASSES
 from reslab.errors import ConfigError
@@ -84,7 +86,7 @@ def test_task_detection_defaults_to_shapes_and_takes_other_detection_sets(make_c
     assert make_cfg("task=detection", "dataset=voc").dataset.name == "voc"
     assert make_cfg().dataset.name == "digits"
     with pytest.raises(ConfigError, match="not a detection data set"):
-        DetectionData(name="digits", batch_size=8, seed=0)
+        validate(make_cfg("task=detection", "dataset=digits"))
 
 
 def _shapes(**options):
@@ -129,8 +131,10 @@ def _voc(root, broken: str | None = None):
 
 
 def _data(name, root, **options):
-    data = DetectionData(name=name, root=str(root), year=2012 if name == "voc" else 2017, image_size=15,
-                         val_fraction=0.5, split_seed=0, num_workers=0, batch_size=2, seed=0, **options)
+    options = dict(name=name, root=str(root), year=2012 if name == "voc" else 2017, image_size=15, val_fraction=0.5,
+                   split_seed=0, num_workers=0, **options)
+    check_dataset(options)  # what validate() runs before any data is loaded
+    data = DetectionData(**options, batch_size=2, seed=0)
     data.setup()
     return data
 

@@ -166,3 +166,32 @@ def test_a_sweep_re_run_in_its_folder_skips_finished_jobs_and_continues_killed_o
     assert out.returncode == 0, out.stderr[-2000:]
     assert "already finished" in out.stdout and (done / "metrics.json").read_bytes() == kept
     assert final(killed)["history"] == reference["history"]
+
+
+def test_runs_never_write_into_the_current_folder_and_a_missing_gpu_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "hydra.run.dir="], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "hydra.run.dir=''" in out.stderr and not list(tmp_path.iterdir())
+    import torch
+
+    if not torch.cuda.is_available():
+        out = train("trainer=gpu", *SHORT[:2], f"hydra.run.dir={tmp_path / 'gpu'}")
+        assert out.returncode == 2 and out.stderr.strip().splitlines() == \
+            ["error: MisconfigurationException: No supported gpu backend found!"]
+
+
+def test_last_checkpoint_is_written_every_epoch_whatever_the_validation_metric(make_cfg, tmp_path):
+    """last.ckpt comes from its own checkpoint callback (no monitor, every epoch), not from the best one's
+    `save_last`, which writes only when the monitored metric improves."""
+    import torch
+
+    from reslab.train import run
+
+    cfg = make_cfg("depth=8", "epochs=3", "logger=none", "diagnostics=off", "callbacks.checkpoint.mode=min")
+    run(cfg, tmp_path)  # mode=min on val/acc: the best epoch is the worst one, yet last.ckpt is the last epoch
+    load = lambda name: torch.load(tmp_path / "checkpoints" / name, map_location="cpu", weights_only=True)  # noqa: E731
+    assert cfg.callbacks.last.monitor is None and cfg.callbacks.last.every_n_epochs == 1
+    assert load("last.ckpt")["global_step"] == 27  # every step of the 3 epochs (rewritten once more at the end)
+    history = json.loads((tmp_path / "metrics.json").read_text())["history"]
+    worst = min(range(3), key=lambda e: (history[e]["val/acc"], e))  # the first of equals: a tie is no improvement
+    assert load("best.ckpt")["epoch"] == worst

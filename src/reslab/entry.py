@@ -13,6 +13,7 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
@@ -173,8 +174,10 @@ def checked_config(cfg, hydra_cfg, run_dir: Path):
 
 
 def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
-    line = f"{type(error).__name__}: {error}".splitlines()[0]
-    user_error = isinstance(error, ConfigError) or type(error).__name__ == "MisconfigurationException" \
+    built = isinstance(error, InstantiationException) and error.__cause__ is not None  # a _target_ refused its arguments
+    cause = error.__cause__ if built else error
+    line = f"{type(cause).__name__}: {cause}".splitlines()[0]
+    user_error = isinstance(error, ConfigError) or built or type(cause).__name__ == "MisconfigurationException" \
         or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
     try:
         if not (run_dir / "metrics.json").exists() and not isinstance(error, FolderInUse):  # never clobber a record

@@ -25,7 +25,11 @@ def _writable_error(folder: Path) -> str | None:
 
 
 class CheckOutputDir(Callback):
-    def _check(self, folder: str, key: str) -> None:
+    def _check(self, folder, key: str) -> None:
+        if folder is None or not str(folder).strip() or Path(str(folder)).resolve() == Path.cwd():
+            print(f"error: {key}={folder!r} would write the run into the current folder: give a folder of its own "
+                  f"with {key}=...", file=sys.stderr)
+            sys.exit(2)
         reason = _writable_error(Path(folder))
         if reason is not None:
             print(f"error: {key}={folder!r} is not writable ({reason}): choose another folder with {key}=...",
