@@ -195,3 +195,24 @@ def test_last_checkpoint_is_written_every_epoch_whatever_the_validation_metric(m
     history = json.loads((tmp_path / "metrics.json").read_text())["history"]
     worst = min(range(3), key=lambda e: (history[e]["val/acc"], e))  # the first of equals: a tie is no improvement
     assert load("best.ckpt")["epoch"] == worst
+
+
+@pytest.mark.slow
+def test_a_killed_parallel_worker_is_recorded_the_sweep_summarised_and_finished_by_a_re_run(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2",
+               "seed=0,1", "depth=8", "epochs=15", "logger=none", "trainer.accelerator=cpu",
+               f"hydra.sweep.dir={sweep}"]
+    proc = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    job, deadline = sweep / "seed=0", time.time() + 300
+    while time.time() < deadline and not (job / "checkpoints" / "last.ckpt").exists():
+        time.sleep(0.1)
+    os.kill(int((job / ".lock").read_text()), signal.SIGKILL)  # the worker process holding the job's folder
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "summary of the interrupted sweep" in err, err[-3000:]
+    record = metrics(job)
+    assert record["status"] == "failed" and "interrupted" in record["error"] and "SIGKILL" in record["error"]
+    assert "failed" in (sweep / "summary.md").read_text()
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert metrics(sweep / "seed=0")["status"] == metrics(sweep / "seed=1")["status"] == "ok"

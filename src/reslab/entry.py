@@ -23,6 +23,7 @@ from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config, save_resumed
 from reslab.errors import ConfigError
 from reslab.records import FolderInUse, read_json, run_lock, write_metrics
+from reslab.sweep.callback import SWEEP_DIR
 
 log = logging.getLogger("reslab")
 # Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
@@ -42,7 +43,25 @@ def cli(main, conf: Path) -> None:
         if user_full or getattr(error, "reslab_job", False):
             raise
         print(f"error: {one_line(error)}{group_hint(error, conf)}", file=sys.stderr)
+        summarize_interrupted(error)
         sys.exit(2)
+
+
+def summarize_interrupted(error: BaseException) -> None:
+    """A multirun whose launcher failed part-way (a joblib worker killed: joblib stops the whole batch): every job
+    left without a record is recorded `failed` with the error (the signal, for a kill), and the sweep folder still
+    gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep."""
+    folder = Path(os.environ.pop(SWEEP_DIR, "") or ".")
+    if not (folder / "multirun.yaml").is_file():
+        return
+    line = f"interrupted: {one_line(error)}"[:400]
+    for hydra_dir in folder.glob("*/.hydra"):
+        if not (hydra_dir.parent / "metrics.json").exists():
+            write_metrics(hydra_dir.parent, {"status": "failed", "error": line})
+    from reslab.sweep import summarize  # matplotlib and scipy: only when a sweep needs its summary
+
+    print(f"[reslab] summary of the interrupted sweep: {summarize(folder)}; finish it with the same command and "
+          f"hydra.sweep.dir={folder}", file=sys.stderr)
 
 
 def one_line(error: BaseException) -> str:

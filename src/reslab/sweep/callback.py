@@ -13,6 +13,9 @@ from omegaconf import OmegaConf
 from reslab import swept as naming
 
 
+SWEEP_DIR = "RESLAB_SWEEP_DIR"  # the running multirun's folder (reslab.entry summarises it when a launch fails)
+
+
 class Summary(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
@@ -23,6 +26,7 @@ class Summary(Callback):
             print(f"[reslab] swept keys unknown ({type(error).__name__}: {error}): job folders are numbered")
             domains = {}
         naming.export(domains)
+        os.environ[SWEEP_DIR] = str(config.hydra.sweep.dir)  # for the command line, if the launcher fails
         try:
             from reslab.hparams import write_experiment
 
