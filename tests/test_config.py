@@ -91,6 +91,8 @@ def test_trainer_yaml_lists_every_lightning_trainer_argument():
     (["width=100000"], ["width=100000", "GiB"]),
     (["dataset=synthetic", "dataset.num_samples=1000000000"], ["dataset.num_samples=1000000000", "GiB"]),
     (["dataset=wine", "batch_size=1"], ["batch_size=1", "BatchNorm"]),
+    (["dataset=synthetic", "dataset.image_size=100000"], ["dataset.image_size=100000", "GiB"]),
+    (["seed=-1"], ["seed=-1", "4294967295"]),
 ])
 def test_bad_values_are_refused_in_one_line(make_cfg, overrides, words):
     with pytest.raises(ConfigError) as error:

@@ -30,13 +30,13 @@ def _image_side(dataset: dict) -> int | None:
 def check(values: dict) -> None:
     dataset, width, depth = values["dataset"], values["width"], values["depth"]
     side = _image_side(dataset)
+    if side is not None:
+        _refuse("dataset.image_size", side, values["batch_size"] * 3 * side**2 * 4 * 4,
+                f"one batch of {values['batch_size']} float images and their first activations")
     if dataset["name"] == "synthetic":
         per_sample = dataset["channels"] * dataset["image_size"] ** 2 * (4 if dataset["shape"] == "vector" else 1)
         _refuse("dataset.num_samples", dataset["num_samples"], dataset["num_samples"] * per_sample,
                 f"the samples ({per_sample:,} bytes each)")
-    if side is not None:
-        _refuse("dataset.image_size", side, values["batch_size"] * 3 * side**2 * 4 * 4,
-                f"one batch of {values['batch_size']} float images and their first activations")
     if width is not None:
         params = depth * 9 * (8 * width) ** 2  # every conv as wide as the widest stage: an upper bound
         _refuse("width", width, params * 16, f"the weights, gradients and optimizer state (~{params:.1e} parameters)")
