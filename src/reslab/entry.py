@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 from reslab import host
 from reslab.config import set_run_dir, validate
 from reslab.config.overrides import check_added
-from reslab.config.resume import digest, plain_overrides, resumed_config, save_resumed
+from reslab.config.resume import check_resumable, digest, plain_overrides, resumed_config, save_resumed
 from reslab.errors import ConfigError
 from reslab.records import FolderInUse, read_json, run_lock, write_metrics
 from reslab.sweep.callback import SWEEP_DIR
@@ -182,9 +182,7 @@ def checked_config(cfg, hydra_cfg, run_dir: Path):
                 lambda kept: compose(config_name=hydra_cfg.job.config_name, overrides=kept))
     resuming = cfg.resume is not None
     if resuming:
-        if not (Path(cfg.resume) / ".hydra" / "config.yaml").is_file():
-            raise ConfigError(f"resume={cfg.resume!r} is not a resumable run folder: "
-                              f"{Path(cfg.resume) / '.hydra' / 'config.yaml'} is missing")
+        check_resumable(cfg.resume)
         cfg = resumed_config(cfg.resume, overrides)
     validate(cfg)
     if resuming and plain_overrides(overrides):  # validated: the folder's config says what the run now is

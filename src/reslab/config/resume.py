@@ -11,6 +11,13 @@ from reslab.errors import ConfigError
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
 
+def check_resumable(folder) -> None:
+    """ConfigError unless `folder` holds a run's saved config (what `resume=` continues)."""
+    if not (Path(folder) / SAVED_CONFIG).is_file():
+        raise ConfigError(f"resume={str(folder)!r} is not a resumable run folder: {Path(folder) / SAVED_CONFIG} "
+                          f"is missing")
+
+
 def saved_config(run_dir) -> DictConfig:
     """The config a run was trained with; ConfigError when `run_dir` is not a run folder."""
     path = Path(run_dir) / SAVED_CONFIG

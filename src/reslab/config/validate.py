@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.config.limits import check as check_limits
+from reslab.config.resume import check_resumable
 from reslab.config.rules import check
 from reslab.config.schema import MONITORS, rule_for
 from reslab.data.checks import VECTOR_SETS, check_dataset, check_task_dataset
@@ -80,8 +81,7 @@ def _check_paths(values: dict) -> None:
     resume, ckpt = values["resume"], values["ckpt_path"]
     if resume is not None and ckpt is not None:
         raise ConfigError(f"resume={resume!r} and ckpt_path={ckpt!r} are exclusive: give one of them")
-    if resume is not None and not (Path(resume) / ".hydra" / "config.yaml").is_file():
-        raise ConfigError(f"resume={resume!r} is not a resumable run folder: {Path(resume) / '.hydra/config.yaml'} "
-                          f"is missing")
+    if resume is not None:
+        check_resumable(resume)
     if ckpt is not None and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} does not exist: give the path of a .ckpt file")
