@@ -7,6 +7,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.errors import ConfigError
+from reslab.records import atomic_write
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 
@@ -52,10 +53,8 @@ def save_resumed(cfg: DictConfig, folder) -> None:
     """Write a validated resumed config back (resume= itself left out), so the folder says what the run is."""
     saved = cfg.copy()
     saved.resume = None
-    path = Path(folder) / SAVED_CONFIG
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(OmegaConf.to_yaml(saved))
-    tmp.replace(path)
+    text = OmegaConf.to_yaml(saved).encode()
+    atomic_write(Path(folder) / SAVED_CONFIG, lambda file: file.write(text))
 
 
 def digest(cfg: DictConfig) -> str:
