@@ -1,8 +1,12 @@
-"""Sweeps on other launchers (joblib in parallel, submitit's local executor), the optuna search preset, and
-Lightning DDP with 2 CPU processes launched by Hydra, in a single run and in a multirun."""
+"""Sweeps on other launchers (joblib in parallel, submitit's local executor), the optuna search preset (its study
+continued by a re-run, also after a kill), and Lightning DDP with 2 CPU processes launched by Hydra, in a single run
+and in a multirun."""
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -45,12 +49,51 @@ def test_submitit_local_executor_runs_a_job(tmp_path):
     assert (sweep / "summary.md").is_file()
 
 
-def test_optuna_preset_searches_lr_and_weight_decay(tmp_path):
+def _trials(sweep) -> list:
+    import optuna
+
+    study = optuna.load_study(study_name="reslab", storage=f"sqlite:///{sweep / 'optuna.db'}")
+    return [(trial.state.name, trial.params) for trial in study.trials]
+
+
+def test_optuna_preset_searches_lr_and_weight_decay_and_a_re_run_continues_its_study(tmp_path):
     sweep = tmp_path / "sweep"
     _train(tmp_path, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={sweep}")
     jobs = _finished_jobs(sweep)
     assert len(jobs) == 2 and all("lr=" in job.name and "weight_decay=" in job.name for job in jobs)
     assert "best_params" in (sweep / "optimization_results.yaml").read_text()
+    assert [state for state, _ in _trials(sweep)] == ["COMPLETE", "COMPLETE"]  # in optuna.db, the sweep folder's
+    _train(tmp_path, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}")
+    trials = _trials(sweep)  # 3 in all: one more, with values of its own (the sampler re-seeded, not replayed)
+    assert [state for state, _ in trials] == ["COMPLETE"] * 3 and trials[2][1] not in (trials[0][1], trials[1][1])
+    assert len(_finished_jobs(sweep)) == 3
+    _train(tmp_path, "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=3", f"hydra.sweep.dir={sweep}")
+    assert len(_trials(sweep)) == 3  # a finished search does not run again
+
+
+@pytest.mark.slow
+def test_a_killed_optuna_search_re_runs_the_interrupted_trial_from_its_checkpoint(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2",
+               f"hydra.sweep.dir={sweep}", "depth=8", "epochs=4", "logger=none", "trainer.accelerator=cpu"]
+    search = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.time() + 300
+    while not [job for job in sweep.glob("lr=*") if (job / "checkpoints" / "last.ckpt").is_file()
+               and not (job / "metrics.json").exists() and any(sweep.glob("lr=*/metrics.json"))]:
+        assert search.poll() is None and time.time() < deadline, "the second trial never saved a checkpoint"
+        time.sleep(0.05)
+    os.killpg(search.pid, signal.SIGKILL)  # the second trial, mid-run
+    search.wait()
+    assert [state for state, _ in _trials(sweep)] == ["COMPLETE", "RUNNING"]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    trials = _trials(sweep)  # the interrupted trial failed as it stood and ran again with the same values
+    assert [state for state, _ in trials] == ["COMPLETE", "FAIL", "COMPLETE"] and trials[2][1] == trials[1][1]
+    jobs = _finished_jobs(sweep)
+    assert len(jobs) == 2 and all(json.loads((job / "metrics.json").read_text())["epochs"] == 4 for job in jobs)
+    resumed = [job for job in jobs if "Restored all states" in (job / "train.log").read_text()]
+    assert len(resumed) == 1
 
 
 DDP = ("trainer=ddp", "trainer.devices=2")
