@@ -39,6 +39,7 @@ def cli(main, conf: Path) -> None:
     os.environ["RESLAB_USER_FULL_ERROR"] = "1" if user_full else "0"
     try:
         main()
+        host.freeze_heap()  # the interpreter's exit then skips collecting what the run built (a second or more)
     except Exception as error:  # noqa: BLE001 - Hydra's errors before the job (the job's own errors pass through)
         if user_full or getattr(error, "reslab_job", False):
             raise
@@ -121,6 +122,8 @@ def job(cfg) -> float:
             print(f"[reslab] config (resolved; in full in train.log):\n{config_text(cfg)}", flush=True)
         from reslab.ddp import ddp_in_this_job
         from reslab.train import run  # the heavy imports, once the config is known to be good
+
+        host.freeze_heap(first_only=True)  # the imported libraries: out of every garbage collection from now on
 
         primary = os.environ.get("LOCAL_RANK", "0") == "0"  # DDP ranks >= 1 share the folder of rank 0
         with run_lock(run_dir) if primary else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
