@@ -139,7 +139,11 @@ class BareLoop:
         if precision not in ("32-true", "bf16-mixed"):
             sys.exit(f"error: the bare loop runs precision 32-true or bf16-mixed, not {precision}")
         self.name, self.data, self.device = name, data, device
-        self.channels_last = cfg.task.channels_last in ("auto", True)
+        self.channels_last = cfg.task.channels_last is True
+        if cfg.task.channels_last == "auto" and data.info.kind == "image":  # as the full path decides (cached)
+            from reslab.tasks.memory_format import choose
+
+            self.channels_last = choose(model, data.info.input_shape, cfg.batch_size, device)[0]
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
         self.model = model

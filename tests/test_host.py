@@ -63,3 +63,49 @@ def test_a_parallel_sweep_shares_the_cores_and_every_launcher_gives_the_same_res
     if host.cores() == 2:  # one thread per parallel job: the same threads as cpu.threads=1
         assert final(tmp_path / "parallel" / "seed=0") == final(tmp_path / "basic" / "seed=0") == final(single)
     assert final(tmp_path / "basic" / "seed=0") == final(single)
+
+
+def test_channels_last_auto_is_decided_by_a_probe_cached_and_recorded(make_cfg, tmp_path, monkeypatch):
+    from reslab.models.network import build_model
+    from reslab.tasks import memory_format
+    from reslab.train import run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    net = build_model("plain", 8, None, (1, 8, 8), 10)
+    state, rng = {k: v.clone() for k, v in net.state_dict().items()}, torch.get_rng_state()
+    times = memory_format.probe(net, (1, 8, 8), 32, torch.device("cpu"))
+    assert set(times) == {True, False} and all(t > 0 for t in times.values())
+    assert torch.equal(torch.get_rng_state(), rng)  # the probe neither draws from the seeded stream
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in state.items())  # nor touches the network
+    chosen, how = memory_format.choose(net, (1, 8, 8), 32, torch.device("cpu"))
+    assert how.startswith("auto (probe: ") and isinstance(chosen, bool)
+    assert memory_format.choose(net, (1, 8, 8), 32, torch.device("cpu")) == (chosen, how.replace("probe", "cached"))
+
+    metrics = run(make_cfg(*JOB, "task.channels_last=auto"), tmp_path / "auto")
+    cached = json.loads(memory_format.cache_file().read_text())
+    assert len(cached) == 2  # this run's network and batch were probed and kept
+    assert metrics["channels_last"] == [v["channels_last"] for k, v in cached.items() if "batch 128" in k][0]
+    assert run(make_cfg(*JOB, "task.channels_last=false"), tmp_path / "off")["channels_last"] is False
+
+
+def test_data_workers_auto_none_on_the_cpu_and_only_for_costly_decoding_on_a_gpu():
+    import time
+
+    from torch.utils.data import Dataset, TensorDataset
+
+    from reslab.data.workers import MAX_WORKERS, workers_for
+
+    class SlowDecoding(Dataset):
+        def __len__(self):
+            return 100
+
+        def __getitem__(self, i):
+            time.sleep(0.002)  # a large JPEG's decode and resize
+            return torch.zeros(3, 8, 8), 0
+
+    cheap = TensorDataset(torch.zeros(100, 3, 8, 8), torch.zeros(100))
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")  # a device name: no GPU is touched
+    assert workers_for(3, SlowDecoding(), 128, cpu) == 3  # as given
+    assert workers_for("auto", SlowDecoding(), 128, cpu) == 0  # the training threads hold the cores
+    assert workers_for("auto", cheap, 128, gpu) == 0  # cheaper than the process hop
+    assert workers_for("auto", SlowDecoding(), 128, gpu) == max(1, min(MAX_WORKERS, torch.get_num_threads() - 1))

@@ -144,7 +144,8 @@ def cpu_threads(cfg, hydra_cfg, multirun: bool) -> int:
     devices = cfg.trainer.devices if cfg.trainer.accelerator == "cpu" and isinstance(cfg.trainer.devices, int) else 1
     jobs = max(1, jobs if isinstance(jobs, int) and jobs > 0 else host.cores()) * devices
     threads = host.threads_for(cfg.cpu.threads, jobs)
-    warning = host.oversubscribed(threads, jobs, cfg.dataset.get("num_workers", 0))
+    workers = cfg.dataset.get("num_workers", 0)  # auto: none on the CPU
+    warning = host.oversubscribed(threads, jobs, workers if isinstance(workers, int) else 0)
     if warning:
         log.warning(warning)
     return threads

@@ -71,7 +71,7 @@ DATASET = {
     "dataset.num_classes": integer(2),
     "dataset.num_samples": integer(1),  # and bounded by memory (limits.py)
     "dataset.noise": number(0),
-    "dataset.num_workers": integer(0),
+    "dataset.num_workers": integer(0) | choice("auto"),
     "dataset.shape": choice("image", "vector"),
     "dataset.max_objects": integer(1),
     "dataset.year": integer(2007, 2100),

@@ -11,6 +11,7 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2.functional import resize
 
 from reslab.data.batches import EpochSampler
+from reslab.data.workers import workers_for
 from reslab.data.module import DataInfo
 
 # Each set's module reslab.data.<name> has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco
@@ -91,5 +92,7 @@ class DetectionData(L.LightningDataModule):
         return [image.float() / 255 for image in images], targets
 
     def _loader(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False) -> DataLoader:
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        self.num_workers = workers_for(self.num_workers, dataset, self.batch_size, device)
         return DataLoader(dataset, self.batch_size, sampler=sampler, drop_last=drop_last, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from reslab.data import image_folder, sklearn_sets, synthetic, torchvision_sets
 from reslab.data.augment import channel_stats, crop_flip, normalize, standardize
 from reslab.data.batches import EpochSampler, TensorBatches, mix_seed
+from reslab.data.workers import workers_for
 
 PADDING = 4  # the standard CIFAR augmentation: 4-pixel zero padding, random crop back to size, horizontal flip
 
@@ -105,6 +106,7 @@ class ReslabData(L.LightningDataModule):
     def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False):
         if self.in_memory:
             return TensorBatches(*dataset.tensors, self.batch_size, sampler, drop_last, self._epoch)
+        self.num_workers = workers_for(self.num_workers, dataset, self.batch_size, self._device())
         return DataLoader(dataset, self.batch_size, sampler=sampler, drop_last=drop_last,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
                           pin_memory=self._device().type == "cuda")

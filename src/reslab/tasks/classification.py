@@ -1,4 +1,6 @@
 """Image / vector classification: cross-entropy, torchmetrics accuracy, optimizer and per-step schedule."""
+import logging
+
 import lightning as L
 import torch
 from torch import nn
@@ -9,7 +11,10 @@ from reslab.config import to_dict
 from reslab.data.checks import check_num_classes
 from reslab.data.module import ReslabData
 from reslab.models.network import build_model
+from reslab.tasks import memory_format
 from reslab.tasks.optim import configure
+
+log = logging.getLogger("reslab")
 
 
 def build(cfg):
@@ -20,7 +25,7 @@ def build(cfg):
     check_num_classes(cfg.num_classes, info.num_classes, cfg.dataset.name)
     model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
                         input_shape=tuple(info.input_shape), num_classes=info.num_classes)
-    channels_last = info.kind == "image" and cfg.task.channels_last in ("auto", True)
+    channels_last = cfg.task.channels_last if info.kind == "image" else False
     task = Classifier(model, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler) if cfg.scheduler else None,
                       label_smoothing=cfg.label_smoothing, channels_last=channels_last, compile=cfg.task.compile,
                       monitor=cfg.task.monitor)
@@ -30,16 +35,19 @@ def build(cfg):
 class Classifier(L.LightningModule):
     """Wraps any reslab network. `optim`/`scheduler` are the resolved dicts of the config groups (`_partial_`
     targets, built in `configure_optimizers`). With `compile`, the forward pass runs through torch.compile of the
-    network; `self.model` stays the network itself (its parameter names, hooks and checkpoints unchanged)."""
+    network; `self.model` stays the network itself (its parameter names, hooks and checkpoints unchanged).
+    `channels_last`: True, False or "auto" (the faster format on the trainer's device, decided when fitting starts:
+    reslab.tasks.memory_format; channels_last until then)."""
 
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, scheduler: dict | None,
-                 label_smoothing: float = 0.0, channels_last: bool = False, compile: bool = False,
+                 label_smoothing: float = 0.0, channels_last: bool | str = False, compile: bool = False,
                  monitor: str = "val/acc"):
         super().__init__()
         self.save_hyperparameters(ignore=["model"], logger=False)
         self.monitor, self.lr = monitor, optim["lr"]
-        self.channels_last = channels_last
-        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.channels_last_setting = channels_last
+        self.channels_last = channels_last in ("auto", True)
+        self.model = model.to(memory_format=torch.channels_last) if self.channels_last else model
         # Outside the module tree (no second copy of the parameters in state_dict):
         self.__dict__["net"] = torch.compile(self.model) if compile else self.model
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
@@ -55,6 +63,21 @@ class Classifier(L.LightningModule):
         if self.top5:
             self.val_top5 = _accuracy(num_classes, top_k=5)
             self.test_top5 = _accuracy(num_classes, top_k=5)
+
+    def setup(self, stage: str) -> None:
+        if stage != "fit" or self.channels_last_setting != "auto":
+            return
+        strategy, data = self.trainer.strategy, self.trainer.datamodule
+        if getattr(data, "info", None) is None:  # no reslab data module: the provisional channels_last stays
+            return
+        decision = None
+        if strategy.is_global_zero:  # one probe (DDP ranks probing at once would time each other)
+            decision = memory_format.choose(self.model, data.info.input_shape, data.batch_size, strategy.root_device)
+        self.channels_last, how = strategy.broadcast(decision)
+        self.channels_last_setting = self.channels_last  # decided: a second fit (lr finder) keeps it
+        log.info("task.channels_last=%s: %s", self.channels_last, how)
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        self.model.to(memory_format=fmt)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last and x.dim() == 4:
