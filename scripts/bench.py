@@ -403,6 +403,10 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
+    import reslab.train  # noqa: F401 - the full path's libraries, imported before the heap is frozen, as in a job
+    from reslab import host
+
+    host.freeze_heap(first_only=True)  # as reslab.entry does: collections skip the imported objects
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # keep the per-fit notices off the terminal
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -11,7 +11,7 @@ from reslab.config import to_dict
 from reslab.data.checks import check_num_classes
 from reslab.data.module import ReslabData
 from reslab.models.network import build_model
-from reslab.tasks import memory_format
+from reslab.tasks.memory_format import choose as choose_memory_format
 from reslab.tasks.optim import configure
 
 log = logging.getLogger("reslab")
@@ -72,7 +72,8 @@ class Classifier(L.LightningModule):
             return
         decision = None
         if strategy.is_global_zero:  # one probe (DDP ranks probing at once would time each other)
-            decision = memory_format.choose(self.model, data.info.input_shape, data.batch_size, strategy.root_device)
+            decision = choose_memory_format(self.model, data.info.input_shape, data.batch_size,
+                                            strategy.root_device)
         self.channels_last, how = strategy.broadcast(decision)
         self.channels_last_setting = self.channels_last  # decided: a second fit (lr finder) keeps it
         log.info("task.channels_last=%s: %s", self.channels_last, how)
