@@ -51,7 +51,8 @@ def main() -> None:
     torch.set_flush_denormal(True)
     torch.manual_seed(0)
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = splits()
-    mean, std = x_train.float().div(255).mean((0, 2, 3), keepdim=True), x_train.float().div(255).std((0, 2, 3), keepdim=True)
+    pixels = x_train.float().div(255)
+    mean, std = pixels.mean((0, 2, 3), keepdim=True), pixels.std((0, 2, 3), keepdim=True)
     prep = lambda x: ((x.float() / 255 - mean) / std).contiguous(memory_format=torch.channels_last)  # noqa: E731
     x_train, x_val, x_test = prep(x_train), prep(x_val), prep(x_test)
 
@@ -62,8 +63,8 @@ def main() -> None:
                                 lr=LR, momentum=MOMENTUM, nesterov=True, fused=True)
     steps = len(x_train) // BATCH
     warmup, total = WARMUP_EPOCHS * steps, EPOCHS * steps
-    schedule = SequentialLR(optimizer, [LinearLR(optimizer, 0.1, 1.0, warmup), CosineAnnealingLR(optimizer, total - warmup)],
-                            milestones=[warmup])
+    ramp, cosine = LinearLR(optimizer, 0.1, 1.0, warmup), CosineAnnealingLR(optimizer, total - warmup)
+    schedule = SequentialLR(optimizer, [ramp, cosine], milestones=[warmup])
     loss_fn, best, best_state = nn.CrossEntropyLoss(), -1.0, None
     for epoch in range(EPOCHS):
         model.train()
