@@ -45,6 +45,21 @@ def test_run_folder_holds_tensorboard_curves_checkpoints_and_metrics(make_cfg, t
     assert saved["history"][-1]["train/loss"] < saved["history"][0]["train/loss"]
 
 
+def test_the_step_loss_reaches_the_logger_on_lightnings_steps_with_the_values_of_logging_every_step(make_cfg,
+                                                                                                       tmp_path):
+    """train/loss is handed to Lightning only on the steps it logs (a `self.log` call costs ~1 ms): TensorBoard
+    gets the same values at those steps as when every step is logged, and the run the same metrics."""
+    def curve(folder, *extra):
+        metrics = run(make_cfg("depth=8", "epochs=2", "trainer.accelerator=cpu", *extra), folder)
+        events = EventAccumulator(str(folder / "tensorboard")).Reload()
+        return {e.step: e.value for e in events.Scalars("train/loss")}, metrics["train/loss"]
+
+    every, last = curve(tmp_path / "every", "trainer.log_every_n_steps=1")
+    sparse, sparse_last = curve(tmp_path / "sparse", "trainer.log_every_n_steps=4")
+    assert len(every) == 18 and sorted(sparse) == [s for s in sorted(every) if (s + 1) % 4 == 0]
+    assert all(sparse[s] == every[s] for s in sparse) and sparse_last == last
+
+
 def test_train_py_runs_as_a_user_would(tmp_path):
     out = subprocess.run(
         [sys.executable, "train.py", "depth=8", "epochs=1", f"hydra.run.dir={tmp_path}"],
