@@ -71,6 +71,19 @@ def test_optuna_preset_searches_lr_and_weight_decay_and_a_re_run_continues_its_s
     assert len(_trials(sweep)) == 3  # a finished search does not run again
 
 
+def test_a_damaged_optuna_study_is_one_line_naming_its_file(tmp_path):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "optuna.db").write_bytes(b"not a database" * 100)
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "hparams_search=optuna",
+                          f"hydra.sweep.dir={sweep}", *TINY], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert out.returncode == 2 and len(lines) == 1 and "optuna.db" in lines[0], out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "setup plugin" not in out.stdout + out.stderr
+    assert not list(sweep.glob("lr=*"))  # no trial ran
+
+
 @pytest.mark.slow
 def test_a_killed_optuna_search_re_runs_the_interrupted_trial_from_its_checkpoint(tmp_path):
     sweep = tmp_path / "sweep"

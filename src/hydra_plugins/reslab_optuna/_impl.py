@@ -22,8 +22,11 @@ class ResumableImpl(OptunaSweeperImpl):
             self.storage = f"sqlite:///{folder / STUDY_FILE}"
 
     def sweep(self, arguments) -> None:
-        study = optuna.create_study(study_name=self.study_name, storage=self.storage,
-                                    directions=self._get_directions(), load_if_exists=True)
+        try:
+            study = optuna.create_study(study_name=self.study_name, storage=self.storage,
+                                        directions=self._get_directions(), load_if_exists=True)
+        except Exception as error:  # noqa: BLE001 - a damaged file, another study's settings: say which store
+            raise ValueError(f"optuna study {self.study_name!r} in {self.storage}: {error}") from error
         trials = study.get_trials(deepcopy=False)
         done = sum(trial.state in DONE for trial in trials)
         if trials:

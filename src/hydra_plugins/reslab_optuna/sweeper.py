@@ -1,4 +1,10 @@
 """The sweeper class Hydra instantiates (`hydra.sweeper._target_` of conf/hparams_search/optuna.yaml)."""
+import logging
+
+# optuna imports alembic, which logs a dozen INFO lines; Hydra builds the sampler (importing optuna) before the
+# sweeper, so this is said when Hydra's scan imports this module.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
 try:
     from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 except ImportError:  # reslab[launchers] not installed: no search, and no warning from Hydra's scan on every run
