@@ -131,7 +131,7 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
         task.monitor: float(score) if score is not None else math.nan,
         **tested,
         "params": sum(p.numel() for p in task.model.parameters()),
-        "channels_last": bool(getattr(task, "channels_last", False)),  # the memory format trained in (task.channels_last)
+        "channels_last": bool(getattr(task, "channels_last", False)),  # the memory format trained in
         "epochs": trainer.current_epoch,
         "stopped_by": stopped_by(trainer),
         "wall_time_s": round(wall, 3),

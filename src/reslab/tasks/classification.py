@@ -103,8 +103,8 @@ class Classifier(L.LightningModule):
 
     def _step_logged(self, batch_idx: int) -> bool:
         """Whether Lightning hands this step's values to the loggers (every `log_every_n_steps` optimizer steps, and
-        at a stop) or the step ends the epoch (the progress line, `train/loss` in metrics.json): `self.log` is called
-        on those steps only, since each call costs about 1 ms (a digits step is 17 ms)."""
+        at a stop) or the step ends the epoch (the loss the epoch's progress line shows): `self.log` is called on
+        those steps only, since each call costs about 1 ms (a digits step is 17 ms)."""
         trainer = self.trainer
         every = trainer.log_every_n_steps
         return (bool(every) and (trainer.global_step + 1) % every == 0 or trainer.should_stop
