@@ -4,7 +4,7 @@
     python scripts/bench.py --device cuda --compile --models resnet20 resnet56 --out bench_gpu.md
 
 For each model it times, in interleaved rounds (so a slow spell of the machine hits every candidate alike):
-  full        reslab's real path: the composed config, `reslab.tasks.build`, `reslab.train.build_trainer`
+  full        reslab's real path: the composed config, `reslab.tasks.build`, `reslab.run.build_trainer`
               (Lightning, torchmetrics, logger, checkpointing, diagnostics default)
   bare        a hand-written loop over the same network type, data tensors, optimizer and schedule, batch size,
               precision and memory format
@@ -86,7 +86,7 @@ class StepTimer:
 
 
 class FullPath:
-    """reslab's `train.py` machinery, a fresh Trainer each round (as `reslab.train.run` builds it), stopped after
+    """reslab's `train.py` machinery, a fresh Trainer each round (as `reslab.run.run` builds it), stopped after
     warmup + steps training steps."""
 
     name = "full"
@@ -102,7 +102,7 @@ class FullPath:
 
     def _trainer(self, callbacks: list):
         from reslab.config import set_run_dir
-        from reslab.train import build_trainer
+        from reslab.run import build_trainer
 
         self.fits += 1
         set_run_dir(self.run_dir / f"fit{self.fits}")
@@ -403,7 +403,7 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     import torch
 
-    import reslab.train  # noqa: F401 - the full path's libraries, imported before the heap is frozen, as in a job
+    import reslab.run  # noqa: F401 - the full path's libraries, imported before the heap is frozen, as in a job
     from reslab import host
 
     host.freeze_heap(first_only=True)  # as reslab.entry does: collections skip the imported objects

@@ -13,13 +13,13 @@ MAX_LINES = 250
 # Bottom to top: a module imports only from lower layers (and from its own package). The entry point validates
 # with layers 0-2 before anything heavy is imported.
 LAYERS = [
-    ("reslab.errors", "reslab.swept", "reslab.host"),
-    ("reslab.records", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
+    ("reslab.errors", "reslab.sweep.keys", "reslab.host"),
+    ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
     ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
      "reslab.detector"),
     ("reslab.tasks", "reslab.callbacks"),
-    ("reslab.checkpoints", "reslab.ddp"),
-    ("reslab.train", "reslab.landscape.run", "reslab.export"),
+    ("reslab.checkpoint_files", "reslab.ddp"),
+    ("reslab.run", "reslab.landscape.run", "reslab.export"),
     ("reslab.entry",),
 ]
 

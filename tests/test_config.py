@@ -138,7 +138,7 @@ def test_any_trainer_flag_is_an_override_and_the_console_is_clean(tmp_path):
 
 
 def test_fast_dev_run_runs_one_batch(make_cfg, tmp_path):
-    from reslab.train import run
+    from reslab.run import run
 
     metrics = run(make_cfg(*TINY, "trainer.fast_dev_run=true"), tmp_path)
     assert metrics["status"] == "ok" and metrics["stopped_by"] == "max_steps"
@@ -146,7 +146,7 @@ def test_fast_dev_run_runs_one_batch(make_cfg, tmp_path):
 
 
 def test_max_time_stops_a_long_run_with_a_usable_record(make_cfg, tmp_path):
-    from reslab.train import run
+    from reslab.run import run
 
     metrics = run(make_cfg("depth=8", "epochs=1000", "trainer.max_time=00:00:00:03", "logger=none"), tmp_path)
     assert metrics["status"] == "ok" and metrics["stopped_by"] == "max_time" and metrics["epochs"] < 1000
@@ -154,7 +154,7 @@ def test_max_time_stops_a_long_run_with_a_usable_record(make_cfg, tmp_path):
 
 
 def test_early_stopping_is_one_override(make_cfg, tmp_path):
-    from reslab.train import run
+    from reslab.run import run
 
     cfg = make_cfg("depth=8", "epochs=20", "logger=none", "+callbacks=early_stopping",
                    "callbacks.early_stopping.patience=1", "callbacks.early_stopping.min_delta=1.0")
@@ -164,7 +164,7 @@ def test_early_stopping_is_one_override(make_cfg, tmp_path):
 
 def test_ema_metrics_are_those_of_the_averaged_weights(make_cfg, tmp_path):
     from reslab.tasks import build
-    from reslab.train import run
+    from reslab.run import run
 
     cfg = make_cfg("depth=8", "epochs=3", "logger=none", "+callbacks=ema", "callbacks.ema.decay=0.9")
     metrics = run(cfg, tmp_path)
@@ -215,7 +215,7 @@ def test_scheduler_is_torch_sequential_warm_up_then_cosine(make_cfg):
 def test_instantiated_components_are_the_configured_classes(make_cfg, tmp_path):
     from reslab.config import set_run_dir
     from reslab.tasks import build
-    from reslab.train import build_trainer
+    from reslab.run import build_trainer
 
     set_run_dir(tmp_path)
     cfg = make_cfg(*TINY, "+callbacks=[ema,early_stopping]", "logger=csv", "trainer.max_time=00:00:01:00")

@@ -16,7 +16,7 @@ from reslab.data.checks import check_dataset
 from reslab.data.detection import DetectionData
 from reslab.data.shapes import CLASSES
 from reslab.errors import ConfigError
-from reslab.train import run
+from reslab.run import run
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import detect  # noqa: E402  (scripts/detect.py)

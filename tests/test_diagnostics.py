@@ -9,7 +9,7 @@ from reslab.config import validate
 from reslab.errors import ConfigError
 from reslab.models.describe import describe
 from reslab.models.network import build_model
-from reslab.train import run
+from reslab.run import run
 
 TINY = ("dataset=synthetic", "dataset.image_size=8", "trainer.accelerator=cpu")
 ONE_STEP = (*TINY, "dataset.num_samples=160", "batch_size=128", "epochs=1", "logger=none")  # 128 train images

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from conftest import ROOT
 from reslab.errors import ConfigError
 from reslab.export import export, load_classifier, load_detector
-from reslab.train import run
+from reslab.run import run
 
 FAST = ("depth=8", "epochs=1", "logger=none", "diagnostics=off", "trainer.accelerator=cpu")
 SYNTHETIC = ("dataset=synthetic", "dataset.num_samples=64", "dataset.image_size=8")

@@ -31,7 +31,7 @@ def test_threads_are_shared_and_oversubscription_is_named(monkeypatch):
 
 
 def test_denormals_are_flushed_in_a_training_process(make_cfg, tmp_path):
-    from reslab.train import run
+    from reslab.run import run
 
     previous = torch.set_flush_denormal(False)
     try:
@@ -68,7 +68,7 @@ def test_a_parallel_sweep_shares_the_cores_and_every_launcher_gives_the_same_res
 def test_channels_last_auto_is_decided_by_a_probe_cached_and_recorded(make_cfg, tmp_path, monkeypatch):
     from reslab.models.network import build_model
     from reslab.tasks import memory_format
-    from reslab.train import run
+    from reslab.run import run
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     net = build_model("plain", 8, None, (1, 8, 8), 10)

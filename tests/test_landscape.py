@@ -21,7 +21,7 @@ from reslab.landscape.hessian import KEYS, hessian_extremes
 from reslab.landscape.plots import plot_panel, plot_run
 from reslab.landscape.run import read_landscape
 from reslab.landscape.surface import batches, evaluate, loss_surface, random_directions
-from reslab.train import run
+from reslab.run import run
 
 FAST = ("depth=8", "epochs=1", "logger=none", "diagnostics=off", "trainer.accelerator=cpu")
 

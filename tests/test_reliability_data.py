@@ -20,8 +20,8 @@ from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
 from reslab import checkpoints
-from reslab.checkpoints import AtomicCheckpointIO, newest_loadable
-from reslab.records import atomic_write
+from reslab.checkpoint_files import AtomicCheckpointIO, newest_loadable
+from reslab.run_files import atomic_write
 from reslab.data import files, image_folder, safe_pickle
 from reslab.data.checks import check_dataset
 from reslab.data.module import ReslabData
@@ -412,9 +412,9 @@ def test_atomic_checkpoint_io_is_a_trainer_plugin_from_config_and_keeps_imports_
     from hydra.utils import instantiate
     from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-    plugin = instantiate({"_target_": "reslab.checkpoints.AtomicCheckpointIO"})
+    plugin = instantiate({"_target_": "reslab.checkpoint_files.AtomicCheckpointIO"})
     assert isinstance(plugin, TorchCheckpointIO) and pickle.loads(pickle.dumps(plugin)).__class__ is AtomicCheckpointIO
-    code = ("import sys, reslab.entry, reslab.config, reslab.records, reslab.data.checks, reslab.data.files; "
+    code = ("import sys, reslab.entry, reslab.config, reslab.run_files, reslab.data.checks, reslab.data.files; "
             "print([m for m in ('torch', 'lightning', 'torchvision') if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 
@@ -452,7 +452,7 @@ def test_a_full_disk_keeps_the_previous_checkpoints_loadable(small_disk):
 
 
 WRITER = """import resource, signal, sys, torch
-from reslab.checkpoints import AtomicCheckpointIO
+from reslab.checkpoint_files import AtomicCheckpointIO
 # Python ignores SIGXFSZ, so a write past the limit fails (EFBIG); with the default action the kernel kills the writer
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN if sys.argv[2] == "fail" else signal.SIG_DFL)
 resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))  # no file beyond 100 kB

@@ -46,7 +46,7 @@ def test_folders_started_in_the_same_second_differ(tmp_path):
 
 
 def test_a_second_process_in_a_run_folder_is_refused_naming_the_holder(tmp_path):
-    code = ("import sys, time; from reslab.records import run_lock\n"
+    code = ("import sys, time; from reslab.run_files import run_lock\n"
             "with run_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     try:
@@ -185,7 +185,7 @@ def test_last_checkpoint_is_written_every_epoch_whatever_the_validation_metric(m
     `save_last`, which writes only when the monitored metric improves."""
     import torch
 
-    from reslab.train import run
+    from reslab.run import run
 
     cfg = make_cfg("depth=8", "epochs=3", "logger=none", "diagnostics=off", "callbacks.checkpoint.mode=min")
     run(cfg, tmp_path)  # mode=min on val/acc: the best epoch is the worst one, yet last.ckpt is the last epoch

@@ -16,7 +16,7 @@ from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from conftest import ROOT
 from reslab import hparams
-from reslab import swept as naming
+from reslab.sweep import keys as naming
 from reslab.sweep.curves import Reached, curve, first_reached, metric_target, time_to_target
 from reslab.sweep.frontier import pareto
 from reslab.sweep.jobs import Group, Job, Sweep

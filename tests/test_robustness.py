@@ -13,7 +13,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT
-from reslab.train import run
+from reslab.run import run
 
 TINY = ("depth=8", "epochs=1", "logger=none", "trainer.accelerator=cpu")
 

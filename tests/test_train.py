@@ -7,7 +7,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT
-from reslab.train import run
+from reslab.run import run
 
 FAST = ("epochs=1", "logger=none", "trainer.accelerator=cpu")
 SYNTHETIC = ("dataset=synthetic", "dataset.num_samples=256", "dataset.image_size=8")

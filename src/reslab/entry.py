@@ -1,7 +1,7 @@
 """The command line: `cli(main)` runs the Hydra app with one-line errors, `job(cfg)` is the Hydra task function.
 
 Light on purpose: only the config layer is imported here. A bad config (or override) fails in one line, exit
-code 2, before torch and Lightning load; `reslab.train` is imported once the config is known to be good.
+code 2, before torch and Lightning load; `reslab.run` is imported once the config is known to be good.
 """
 import contextlib
 import logging
@@ -22,7 +22,7 @@ from reslab.config import set_run_dir, validate
 from reslab.config.overrides import check_added
 from reslab.config.resume import check_resumable, digest, plain_overrides, resumed_config, save_resumed
 from reslab.errors import ConfigError
-from reslab.records import FolderInUse, read_json, run_lock, write_metrics
+from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
 from reslab.sweep.callback import SWEEP_DIR
 
 log = logging.getLogger("reslab")
@@ -121,7 +121,7 @@ def job(cfg) -> float:
         if not multirun:
             print(f"[reslab] config (resolved; in full in train.log):\n{config_text(cfg)}", flush=True)
         from reslab.ddp import ddp_in_this_job
-        from reslab.train import run  # the heavy imports, once the config is known to be good
+        from reslab.run import run  # the heavy imports, once the config is known to be good
 
         host.freeze_heap(first_only=True)  # the imported libraries: out of every garbage collection from now on
 

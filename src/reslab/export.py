@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reslab.checkpoints import choose, load_run
+from reslab.checkpoint_files import choose, load_run
 from reslab.config.resume import saved_config
 from reslab.errors import ConfigError
 

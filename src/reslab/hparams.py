@@ -26,7 +26,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-from reslab import swept as naming
+from reslab.sweep import keys as naming
 
 # Columns besides the swept keys (which come first): what a reader of the tab asks about a run.
 MAIN = ("model.block", "depth", "width", "dataset.name", "epochs", "batch_size", "lr", "weight_decay", "seed")

@@ -3,7 +3,7 @@ conf/diagnostics/, conf/landscape/): bookkeeping (history, divergence stop, per-
 measurements (gradient flow, WRC weights, cost, activation statistics, curvature). A callback with a `summary()`
 adds its keys to metrics.json."""
 from reslab.callbacks.activations import ActivationStats
-from reslab.callbacks.checkpoint import ModelCheckpoint
+from reslab.callbacks.model_checkpoint import ModelCheckpoint
 from reslab.callbacks.cost import Cost
 from reslab.callbacks.curvature import Curvature
 from reslab.callbacks.divergence import StopOnDivergence

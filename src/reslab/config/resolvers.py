@@ -13,13 +13,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from reslab.swept import job_dirname  # a leaf: stdlib + Hydra's override parser
+from reslab.sweep.keys import job_dirname  # a leaf: stdlib + Hydra's override parser
 
 _run_dir = [Path(".")]
 
 
 def set_run_dir(folder) -> None:
-    """Make `${run_dir:}` resolve to `folder` (the entry point and `reslab.train.run` call this first)."""
+    """Make `${run_dir:}` resolve to `folder` (the entry point and `reslab.run.run` call this first)."""
     _run_dir[0] = Path(folder)
 
 

@@ -7,7 +7,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.errors import ConfigError
-from reslab.records import atomic_write
+from reslab.run_files import atomic_write
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reslab.checkpoints import load_run
+from reslab.checkpoint_files import load_run
 from reslab.errors import ConfigError
 from reslab.landscape.hessian import KEYS, curvature
 from reslab.landscape.plots import plot_run

@@ -11,7 +11,7 @@ Modules, each importing only those above it in this list (numpy, scipy, matplotl
     figures   the PNGs
     report    summarize(folder): everything above -> summary.md, report.html
     callback  Summary, the Hydra callback (swept keys at the start, the summary at the end of a multirun)
-The swept keys and job folder names live in `reslab.swept` (a leaf shared with the config and `reslab.hparams`).
+The swept keys and job folder names live in `reslab.sweep.keys` (a leaf shared with the config and `reslab.hparams`).
 
 `load_sweep`, `FINISHED`, `Sweep` (and the rest of `jobs`) load without matplotlib or scipy; `summarize` and
 `Summary` are imported on first use.

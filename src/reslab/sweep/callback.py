@@ -10,7 +10,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-from reslab import swept as naming
+from reslab.sweep import keys as naming
 
 
 SWEEP_DIR = "RESLAB_SWEEP_DIR"  # the running multirun's folder (reslab.entry summarises it when a launch fails)

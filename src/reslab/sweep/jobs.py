@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from reslab.swept import clean_value, swept_domains
+from reslab.sweep.keys import clean_value, swept_domains
 
 BASELINE = "noshortcut"
 VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reslab.records import atomic_write, read_json
+from reslab.run_files import atomic_write, read_json
 
 ROUNDS = 3  # timed steps per format (after one untimed), interleaved
 

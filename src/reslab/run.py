@@ -15,10 +15,10 @@ from omegaconf import DictConfig
 
 from reslab import hparams, host
 from reslab.callbacks import StopOnDivergence
-from reslab.checkpoints import load_checked, start_checkpoint
+from reslab.checkpoint_files import load_checked, start_checkpoint
 from reslab.config import set_run_dir
 from reslab.config.resume import digest
-from reslab.records import write_json, write_metrics
+from reslab.run_files import write_json, write_metrics
 from reslab.tasks import build
 
 STEP_POINTS = 5  # reslab's log_every_n_steps gives each epoch about this many points (at most every 50 steps)

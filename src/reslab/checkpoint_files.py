@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from reslab.config import set_run_dir
 from reslab.config.resume import saved_config
 from reslab.errors import ConfigError
-from reslab.records import atomic_write
+from reslab.run_files import atomic_write
 from reslab.tasks import build
 
 log = logging.getLogger("reslab")
