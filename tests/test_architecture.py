@@ -14,10 +14,10 @@ MAX_LINES = 250
 # with layers 0-2 before anything heavy is imported.
 LAYERS = [
     ("reslab.errors", "reslab.sweep.keys", "reslab.host"),
-    ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
+    ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams"),
     ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
      "reslab.detector"),
-    ("reslab.tasks", "reslab.callbacks"),
+    ("reslab.tasks", "reslab.callbacks", "reslab.outdir"),
     ("reslab.checkpoint_files", "reslab.ddp"),
     ("reslab.run", "reslab.landscape.run", "reslab.export"),
     ("reslab.entry",),

@@ -11,7 +11,6 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from reslab.config import set_run_dir
 from reslab.config.resume import saved_config
 from reslab.errors import ConfigError
 from reslab.run_files import atomic_write
@@ -43,15 +42,19 @@ def _torch_save(checkpoint, file) -> None:
 
 def start_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
     """The checkpoint training continues from: when resuming, the run's newest checkpoint that loads (a broken
-    last.ckpt is skipped, with a warning, for an intact best.ckpt); else `ckpt_path` (or none)."""
+    last.ckpt is skipped, with a warning, for an intact best.ckpt; none when the run was stopped before its first
+    checkpoint: it starts again, in its folder, as it did the first time); else `ckpt_path` (or none)."""
     if cfg.resume is None:
         return Path(cfg.ckpt_path) if cfg.ckpt_path is not None else None
     path, skipped = newest_loadable(run_dir)
     for message in skipped:
         log.warning("resume: %s", message)
+    if path is None and not skipped:
+        log.warning("resume: no checkpoint written yet in %s: the run starts again as it first did", run_dir)
+        return Path(cfg.ckpt_path) if cfg.ckpt_path is not None else None
     if path is None:
         raise ConfigError(f"resume={cfg.resume!r}: no checkpoint in {Path(run_dir) / 'checkpoints'} loads "
-                          f"({'; '.join(skipped) or 'none written yet'}): start the run again instead")
+                          f"({'; '.join(skipped)}): start the run again instead")
     return path
 
 
@@ -102,7 +105,7 @@ def load_run(run_dir, which: str = "best-else-last"):
     """(cfg, datamodule, task, checkpoint path) of a run folder: its saved config, the data and LightningModule
     rebuilt from it (`reslab.tasks.build`), with the weights of checkpoint `which` (see `choose`), checked."""
     cfg = saved_config(run_dir)
-    set_run_dir(run_dir)
+    cfg.trainer.default_root_dir = str(run_dir)  # the config's paths point into the folder where it now lies
     path = choose(run_dir, which)
     data, task = build(cfg)
     task.load_state_dict(load_checked(path, task)["state_dict"])

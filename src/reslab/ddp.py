@@ -37,6 +37,12 @@ def ddp_in_this_job(hydra_cfg):
                 os.environ[name] = value
 
 
+def primary_rank() -> bool:
+    """Whether this process is a job's first (or only) rank: DDP ranks >= 1 share the folder of rank 0. Lightning
+    tells the ranks it starts their rank in the environment (LOCAL_RANK)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0"
+
+
 def _close_process_group() -> None:
     if "torch" not in sys.modules:
         return

@@ -2,6 +2,8 @@
 
 Light on purpose: only the config layer is imported here. A bad config (or override) fails in one line, exit
 code 2, before torch and Lightning load; `reslab.run` is imported once the config is known to be good.
+A run stopped by SIGTERM or SIGINT (`reslab.errors.Interrupted`) exits 128 + the signal's number, after one line
+saying how to continue; a sweep so stopped is summarised first.
 """
 import contextlib
 import logging
@@ -13,17 +15,17 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import HydraException, InstantiationException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from reslab import host
-from reslab.config import set_run_dir, validate
+from reslab.config import validate
 from reslab.config.overrides import check_added
-from reslab.config.resume import check_resumable, digest, plain_overrides, resumed_config, save_resumed
-from reslab.errors import ConfigError
+from reslab.config.resume import digest, plain_overrides, resumed_config
+from reslab.errors import ConfigError, Interrupted, install_signal_handlers
 from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
-from reslab.sweep.callback import SWEEP_DIR
 
 log = logging.getLogger("reslab")
 # Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
@@ -32,27 +34,37 @@ FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
 def cli(main, conf: Path) -> None:
-    """Run the @hydra.main function `main` (config folder `conf`); Hydra's composition errors (unknown keys,
-    groups or options) are printed as one line with exit code 2 unless HYDRA_FULL_ERROR=1."""
+    """Run the @hydra.main function `main` (config folder `conf`). Bad input, whether Hydra finds it (unknown keys,
+    groups or options) or the job does (`ConfigError`), is printed as one line with exit code 2; other errors of
+    the job keep their traceback. The user's HYDRA_FULL_ERROR=1 shows every traceback."""
     user_full = os.environ.get(FULL_ERROR) == "1"
-    os.environ[FULL_ERROR] = "1"  # let composition errors reach this function instead of Hydra's printer
-    os.environ["RESLAB_USER_FULL_ERROR"] = "1" if user_full else "0"
+    os.environ[FULL_ERROR] = "1"  # Hydra's only switch that lets its errors reach this function, not its printer
+    install_signal_handlers()
     try:
         main()
         host.freeze_heap()  # the interpreter's exit then skips collecting what the run built (a second or more)
-    except Exception as error:  # noqa: BLE001 - Hydra's errors before the job (the job's own errors pass through)
-        if user_full or getattr(error, "reslab_job", False):
+    except Interrupted as stop:
+        summarize_interrupted(stop)
+        print(f"[reslab] {stop}", file=sys.stderr)
+        sys.exit(stop.exit_code)
+    except Exception as error:  # noqa: BLE001 - one line for bad input, the traceback for the rest
+        if user_full or not isinstance(error, (ConfigError, HydraException, OmegaConfBaseException)):
             raise
-        print(f"error: {one_line(error)}{group_hint(error, conf)}", file=sys.stderr)
+        text = str(error) if isinstance(error, ConfigError) else f"{one_line(error)}{group_hint(error, conf)}"
+        print(f"error: {text}", file=sys.stderr)
         summarize_interrupted(error)
         sys.exit(2)
 
 
 def summarize_interrupted(error: BaseException) -> None:
-    """A multirun whose launcher failed part-way (a joblib worker killed: joblib stops the whole batch): every job
+    """A multirun that ended part-way (a signal; a joblib worker killed: joblib stops the whole batch): every job
     left without a record is recorded `failed` with the error (the signal, for a kill), and the sweep folder still
-    gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep."""
-    folder = Path(os.environ.pop(SWEEP_DIR, "") or ".")
+    gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep. The sweep folder is
+    read from Hydra's runtime config (set for the sweep by `reslab.sweep.callback.Summary`, or by the last job)."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    folder = Path(hydra_cfg.sweep.dir)
     if not (folder / "multirun.yaml").is_file():
         return
     line = f"interrupted: {one_line(error)}"[:400]
@@ -101,15 +113,13 @@ def job(cfg) -> float:
     """The Hydra task: one run in Hydra's run folder. Returns the monitored metric for sweepers.
 
     In a multirun a failing job is recorded (`metrics.json` status `failed`) and the sweep goes on; in a single
-    run a bad config prints one line and exits 2, any other error is recorded and re-raised.
+    run the error is recorded and re-raised (`cli` prints bad input as one line). A signal ends the sweep.
     """
-    os.environ[FULL_ERROR] = os.environ.get("RESLAB_USER_FULL_ERROR", os.environ.get(FULL_ERROR, "0"))
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    set_run_dir(run_dir)
     try:
-        cfg = checked_config(cfg, hydra_cfg, run_dir)
+        cfg, changes = checked_config(cfg, hydra_cfg)
         done = finished(run_dir, cfg, multirun)
         if done is not None:  # a resumed or re-run finished run: its record stays as it is
             print(f"[reslab] already finished ({done['status']}, {done.get('epochs')} epochs): {run_dir}")
@@ -120,14 +130,13 @@ def job(cfg) -> float:
         log.info("config:\n%s", OmegaConf.to_yaml(cfg, resolve=True))  # train.log: the whole resolved config
         if not multirun:
             print(f"[reslab] config (resolved; in full in train.log):\n{config_text(cfg)}", flush=True)
-        from reslab.ddp import ddp_in_this_job
+        from reslab.ddp import ddp_in_this_job, primary_rank
         from reslab.run import run  # the heavy imports, once the config is known to be good
 
         host.freeze_heap(first_only=True)  # the imported libraries: out of every garbage collection from now on
 
-        primary = os.environ.get("LOCAL_RANK", "0") == "0"  # DDP ranks >= 1 share the folder of rank 0
-        with run_lock(run_dir) if primary else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
-            metrics = run(cfg, run_dir, threads=cpu_threads(cfg, hydra_cfg, multirun))
+        with run_lock(run_dir) if primary_rank() else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
+            metrics = run(cfg, run_dir, threads=cpu_threads(cfg, hydra_cfg, multirun), changes=changes)
     except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
         return failed(error, run_dir, multirun)
     key = metrics["monitor"]
@@ -179,19 +188,19 @@ def config_text(cfg) -> str:
     return OmegaConf.to_yaml(values).rstrip()
 
 
-def checked_config(cfg, hydra_cfg, run_dir: Path):
-    """The config the run uses (a resumed run's saved one with this command's overrides), validated."""
+def checked_config(cfg, hydra_cfg):
+    """(the config the run uses, validated; the overrides a resume applies). A resumed run's config is its saved
+    one with this command's overrides of the keys a resume may change; `reslab.run` writes it back once the
+    checkpoint has been checked too."""
     overrides = list(hydra_cfg.overrides.task)
     check_added(overrides, hydra_cfg.runtime.choices,
                 lambda kept: compose(config_name=hydra_cfg.job.config_name, overrides=kept))
-    resuming = cfg.resume is not None
-    if resuming:
-        check_resumable(cfg.resume)
+    changes = ()
+    if cfg.resume is not None:
+        changes = tuple(plain_overrides(overrides))
         cfg = resumed_config(cfg.resume, overrides)
     validate(cfg)
-    if resuming and plain_overrides(overrides):  # validated: the folder's config says what the run now is
-        save_resumed(cfg, run_dir)
-    return cfg
+    return cfg, changes
 
 
 def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
@@ -208,10 +217,8 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
     if multirun:
         print(f"[reslab] job failed: {line}", file=sys.stderr)
         return math.nan
-    if user_error and os.environ.get(FULL_ERROR) != "1":
-        print(f"error: {error if isinstance(error, ConfigError) else line}", file=sys.stderr)
-        sys.exit(2)
-    error.reslab_job = True  # cli() lets it through with its traceback
+    if user_error and not isinstance(error, ConfigError):
+        raise ConfigError(line) from error  # one line from cli(), the cause kept for HYDRA_FULL_ERROR=1
     raise error
 
 

@@ -144,6 +144,15 @@ def _hydra_choices() -> dict:
     return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
 
 
+def _swept() -> dict:
+    """The keys swept by the running Hydra job's sweep (recorded in its folder, `reslab.sweep.keys`); {} else."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    return naming.recorded(HydraConfig.get().sweep.dir) if multirun else {}
+
+
 def flat(cfg) -> dict:
     """The config as flat `a/b: value` pairs (null as "null") for loggers without an HParams tab."""
     out = {}
@@ -171,7 +180,7 @@ def log_start(loggers, cfg, monitor: str) -> None:
     """At the start of a new run: TensorBoard gets the session start (the few columns, the setting as its group);
     other loggers `log_hyperparams(flat config)`. `monitor` is accepted for symmetry with `log_final`."""
     choices = _hydra_choices()
-    swept = naming.current()
+    swept = _swept()
     for logger in loggers or ():
         if not _tensorboard(logger):
             logger.log_hyperparams(flat(cfg))

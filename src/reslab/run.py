@@ -1,5 +1,8 @@
 """`run(cfg, run_dir) -> metrics`: build the data and task, the Trainer with its callbacks and loggers from the
 config, fit, test, write metrics.json. Takes a validated config (reslab.entry validates before importing this).
+
+A run's `status` is decided here, once: `ok` or `diverged` (training ended, `stopped_by` says why) in `collect`,
+`interrupted` (a SIGTERM or SIGINT, with the signal named) in `interrupted`; `failed` (an error) in reslab.entry.
 """
 import math
 import platform
@@ -9,46 +12,93 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
+from hydra.utils import get_class, instantiate
+from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from reslab import hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoint_files import load_checked, start_checkpoint
-from reslab.config import set_run_dir
-from reslab.config.resume import digest
-from reslab.run_files import write_json, write_metrics
+from reslab.config.resume import digest, save_resumed
+from reslab.errors import Interrupted
+from reslab.run_files import read_json, write_json, write_metrics
 from reslab.tasks import build
 
 STEP_POINTS = 5  # reslab's log_every_n_steps gives each epoch about this many points (at most every 50 steps)
 
 
-def run(cfg: DictConfig, run_dir, threads: int | None = None) -> dict:
+def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str, ...] = ()) -> dict:
     """Train and test one configuration in `run_dir` with `threads` torch threads (default: `cpu.threads` for
-    one job); returns (and writes to metrics.json) the final metrics."""
+    one job); returns (and writes to metrics.json) the final metrics. `changes`: the overrides a resume applies
+    (`epochs=60`): written into the folder's .hydra/config.yaml once the checkpoint has been checked against the
+    network, and listed in metrics.json (`resumed_with`). A SIGTERM or SIGINT stops the run at the end of a batch:
+    recorded (`interrupted`), then `Interrupted` is raised."""
     run_dir = Path(run_dir)
-    set_run_dir(run_dir)
+    cfg.trainer.default_root_dir = str(run_dir)  # every path of the run points here: ${trainer.default_root_dir}
     cpu = host.set_up(torch, threads or host.threads_for(cfg.cpu.threads, 1), cfg.cpu.flush_denormal)
     start = time.perf_counter()  # after the imports: every job of a sweep counts the same work
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data, task = build(cfg)
-    ckpt = start_checkpoint(cfg, run_dir)
-    step = load_checked(ckpt, task)["global_step"] if ckpt else None
-    trainer = build_trainer(cfg, data, purge_step=step if cfg.resume else None)
-    if trainer.loggers and not cfg.resume:
-        hparams.log_start(trainer.loggers, cfg, task.monitor)
-    write_versions(run_dir, cfg)
-    trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
-    save_final_state(trainer)
-    tested = test(trainer, task, data)
+    trainer = None
+    try:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+        data, task = build(cfg)
+        ckpt = start_checkpoint(cfg, run_dir)
+        step = load_checked(ckpt, task)["global_step"] if ckpt else 0
+        resumed_with = []
+        if cfg.resume is not None:
+            resumed_with = [*(read_json(run_dir / "metrics.json") or {}).get("resumed_with", []), *changes]
+            if changes:  # checked whole (config, checkpoint): the folder's config now says what the run is
+                save_resumed(cfg, run_dir)
+        trainer = build_trainer(cfg, data, purge_step=step if cfg.resume else None)
+        if trainer.loggers and not (cfg.resume and ckpt):
+            hparams.log_start(trainer.loggers, cfg, task.monitor)
+        write_versions(run_dir, cfg)
+        trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
+        save_final_state(trainer)
+        tested = test(trainer, task, data)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        name = signal_of(stop)
+        if name is None:
+            raise
+        raise interrupted(run_dir, cfg, trainer, name) from None
     metrics = {**collect(cfg, trainer, task, tested, time.perf_counter() - start), **cpu}
+    if resumed_with:
+        metrics["resumed_with"] = resumed_with
     if trainer.is_global_zero:  # DDP: one record per run; the loggers' final records first, then metrics.json
         hparams.log_final(trainer.loggers, metrics, task.monitor, trainer.global_step)
         for logger in trainer.loggers:
             logger.finalize("success")
         write_metrics(run_dir, metrics)
     return metrics
+
+
+def signal_of(stop: BaseException) -> str | None:
+    """The signal that `stop` (raised out of a fit or a test) stands for, or None for another exit: Lightning's
+    SIGTERMException (raised at the end of a batch), reslab's `Interrupted`, Lightning's sys.exit(1) after a
+    KeyboardInterrupt."""
+    if isinstance(stop, Interrupted):
+        return stop.signal
+    if isinstance(stop, SIGTERMException):
+        return "SIGTERM"
+    if isinstance(stop, SystemExit) and isinstance(stop.__context__, KeyboardInterrupt):
+        return signal_of(stop.__context__) or "SIGINT"
+    return "SIGINT" if isinstance(stop, KeyboardInterrupt) else None
+
+
+def interrupted(run_dir: Path, cfg: DictConfig, trainer: L.Trainer | None, name: str) -> Interrupted:
+    """Record a run stopped by signal `name` (metrics.json status `interrupted`; a finished record stays as it is)
+    and the one line saying how to continue it."""
+    kept = trainer.checkpoint_callbacks if trainer is not None else []
+    saved = max((c.last_model_path or c.best_model_path for c in kept if isinstance(c, ModelCheckpoint)), default="")
+    where = f"from {Path(saved).relative_to(run_dir) if saved else 'its first epoch'}"
+    line = f"stopped by {name}: continue it ({where}) with: python train.py resume={run_dir}"
+    done = read_json(run_dir / "metrics.json") or {}
+    if done.get("status") not in ("ok", "diverged") and (trainer is None or trainer.is_global_zero):
+        write_metrics(run_dir, {"status": "interrupted", "signal": name, "error": line, "seed": cfg.seed,
+                                "epochs": trainer.current_epoch if trainer is not None else 0,
+                                "resumed_with": done.get("resumed_with", [])})
+    return Interrupted(name, line)
 
 
 def build_trainer(cfg: DictConfig, data, purge_step: int | None = None, extra_callbacks: tuple = ()) -> L.Trainer:
@@ -70,10 +120,10 @@ def build_trainer(cfg: DictConfig, data, purge_step: int | None = None, extra_ca
     loggers = []
     for spec in (cfg.logger or {}).values():
         if spec:
-            resumed = purge_step is not None and spec._target_.endswith("TensorBoardLogger")
+            resumed = purge_step is not None and issubclass(get_class(spec._target_), TensorBoardLogger)
             loggers.append(instantiate(spec, **({"purge_step": purge_step} if resumed else {})))
     if not loggers:  # Lightning's LearningRateMonitor refuses to run without a logger
-        callbacks = [c for c in callbacks if type(c).__name__ != "LearningRateMonitor"]
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return instantiate(t, callbacks=callbacks, logger=loggers or False, **chosen)
 
 
@@ -118,14 +168,15 @@ def stopped_by(trainer: L.Trainer) -> str:
 
 
 def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
-    """Final metrics; callbacks with a `summary()` (history, diagnostics) add their own keys. `monitor` names the
-    task's key (val/acc for classification); its value is the best validation score."""
+    """Final metrics; callbacks with a `summary()` (history, diagnostics) add their own keys, never the status.
+    `monitor` names the task's key (val/acc for classification); its value is the best validation score."""
     best = best_checkpoint(trainer, task.monitor)
     score = best.best_model_score if best is not None else None
     if score is None:  # no checkpoint written (fast_dev_run) or no checkpoint callback: the last validation
         score = trainer.callback_metrics.get(task.monitor)
+    why = stopped_by(trainer)
     metrics = {
-        "status": "ok",
+        "status": "diverged" if why == "diverged" else "ok",
         "task": cfg.task.name,
         "monitor": task.monitor,
         task.monitor: float(score) if score is not None else math.nan,
@@ -133,7 +184,7 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
         "params": sum(p.numel() for p in task.model.parameters()),
         "channels_last": bool(getattr(task, "channels_last", False)),  # the memory format trained in
         "epochs": trainer.current_epoch,
-        "stopped_by": stopped_by(trainer),
+        "stopped_by": why,
         "wall_time_s": round(wall, 3),
         "seed": cfg.seed,
     }

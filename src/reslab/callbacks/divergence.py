@@ -1,4 +1,4 @@
-"""The divergence guard: a non-finite training loss stops the run, which is then recorded `diverged`."""
+"""The divergence guard: a non-finite training loss stops the run (`reslab.run` then records it `diverged`)."""
 import lightning as L
 import torch
 
@@ -29,4 +29,4 @@ class StopOnDivergence(L.Callback):
     def summary(self) -> dict:
         if self.diverged_at is None:
             return {}
-        return {"status": "diverged", "error": f"non-finite training loss at step {self.diverged_at}"}
+        return {"error": f"non-finite training loss at step {self.diverged_at}"}

@@ -1,5 +1,10 @@
 """A finished or killed run's saved config, and the config a resumed run continues with. Pure omegaconf: it runs
-before the heavy imports."""
+before the heavy imports.
+
+A resume continues the same run: the command's overrides may change only how it runs on, never what it is.
+`MAY_CHANGE` lists the keys a resume may set (more epochs, the hardware, the threads, paths of the data); any other
+override (the architecture, the data, the seed, a config group) is refused in one line, before anything is written.
+"""
 import hashlib
 from pathlib import Path
 
@@ -10,13 +15,23 @@ from reslab.errors import ConfigError
 from reslab.run_files import atomic_write
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
+# Keys (or key prefixes ending in ".") a resume may change: how long and on what it trains, not what it trains.
+MAY_CHANGE = ("epochs", "cpu.", "summary.", "trainer.max_time", "trainer.max_steps", "trainer.accelerator",
+              "trainer.devices", "trainer.enable_progress_bar", "dataset.root", "dataset.num_workers",
+              "dataset.download")
 
 
 def check_resumable(folder) -> None:
-    """ConfigError unless `folder` holds a run's saved config (what `resume=` continues)."""
-    if not (Path(folder) / SAVED_CONFIG).is_file():
-        raise ConfigError(f"resume={str(folder)!r} is not a resumable run folder: {Path(folder) / SAVED_CONFIG} "
-                          f"is missing")
+    """ConfigError unless `folder` holds a run's saved config (what `resume=` continues). Called once, where the
+    run starts (`reslab.outdir.CheckOutputDir`), before any folder is made or written."""
+    path = Path(folder)
+    if path.is_file():
+        raise ConfigError(f"resume={str(folder)!r} is a file, not a run folder: give the folder of a "
+                          f"`python train.py` run")
+    if not path.is_dir():
+        raise ConfigError(f"resume={str(folder)!r} does not exist: give the folder of a `python train.py` run")
+    if not (path / SAVED_CONFIG).is_file():
+        raise ConfigError(f"resume={str(folder)!r} is not a resumable run folder: {path / SAVED_CONFIG} is missing")
 
 
 def saved_config(run_dir) -> DictConfig:
@@ -27,21 +42,28 @@ def saved_config(run_dir) -> DictConfig:
     return OmegaConf.load(path)
 
 
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def plain_overrides(overrides: list[str]) -> list[str]:
     """The command's overrides that change the resumed run's values (not resume= itself, not hydra's)."""
-    return [o for o in overrides if not o.split("=", 1)[0].lstrip("+~").startswith(("resume", "hydra."))]
+    return [o for o in overrides if not _key(o).startswith(("resume", "hydra."))]
 
 
 def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
-    """The saved config of run `folder`, with this command's plain-value overrides (e.g. epochs=60) on top.
-    Changing a config group (model=..., dataset=...) would not continue the same run, so it is refused.
-    Nothing is written here: `save_resumed` records the overrides once the result has been validated."""
+    """The saved config of run `folder`, with this command's overrides of `MAY_CHANGE` keys (e.g. epochs=60) on top.
+    Any other override would not continue the same run: ConfigError naming it. Nothing is written here:
+    `save_resumed` records the overrides once the run has been checked whole (config and checkpoint)."""
     saved = saved_config(folder)
     extra = plain_overrides(overrides)
     for override in extra:
-        key = override.split("=", 1)[0].lstrip("+~")
-        if isinstance(OmegaConf.select(saved, key), DictConfig):
-            raise ConfigError(f"{override!r} changes a config group of the run being resumed: start a new run instead")
+        key = _key(override)
+        if key == "ckpt_path":
+            raise ConfigError(f"resume={folder!r} and {override!r} are exclusive: give one of them")
+        if isinstance(OmegaConf.select(saved, key), DictConfig) or not _may_change(key):
+            raise ConfigError(f"{override!r} would change what the run being resumed is: a resume may change only "
+                              f"{', '.join(k.rstrip('.') for k in MAY_CHANGE)}; start a new run for the rest")
     cfg = saved.copy()
     for override in OverridesParser.create().parse_overrides(extra):  # Hydra's parsing: nan, inf, lists ...
         OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True, force_add=override.is_add())
@@ -49,8 +71,12 @@ def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
     return cfg
 
 
+def _may_change(key: str) -> bool:
+    return any(key == allowed or allowed.endswith(".") and key.startswith(allowed) for allowed in MAY_CHANGE)
+
+
 def save_resumed(cfg: DictConfig, folder) -> None:
-    """Write a validated resumed config back (resume= itself left out), so the folder says what the run is."""
+    """Write a checked resumed config back (resume= itself left out), so the folder says what the run now is."""
     saved = cfg.copy()
     saved.resume = None
     text = OmegaConf.to_yaml(saved).encode()

@@ -11,7 +11,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.config.limits import check as check_limits
-from reslab.config.resume import check_resumable
 from reslab.config.rules import check
 from reslab.config.schema import MONITORS, rule_for
 from reslab.data.checks import VECTOR_SETS, check_dataset, check_task_dataset
@@ -77,11 +76,8 @@ def _check_task(values: dict) -> None:
 
 
 def _check_paths(values: dict) -> None:
-    """The resume folder / checkpoint file exist (cheap looks; their contents are checked when loaded)."""
-    resume, ckpt = values["resume"], values["ckpt_path"]
-    if resume is not None and ckpt is not None:
-        raise ConfigError(f"resume={resume!r} and ckpt_path={ckpt!r} are exclusive: give one of them")
-    if resume is not None:
-        check_resumable(resume)
-    if ckpt is not None and not Path(ckpt).is_file():
+    """The checkpoint file of a new run exists (a cheap look; its contents are checked when loaded). The resume
+    folder is checked where the run starts (reslab.outdir); a resumed run's ckpt_path is only its record."""
+    ckpt = values["ckpt_path"]
+    if ckpt is not None and values["resume"] is None and not Path(ckpt).is_file():
         raise ConfigError(f"ckpt_path={ckpt!r} does not exist: give the path of a .ckpt file")

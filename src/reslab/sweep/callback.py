@@ -1,19 +1,18 @@
 """`hydra.callbacks.summary`: what a multirun does in the launching process before and after its jobs.
 
-Start: find the swept keys (command line and `hydra.sweeper.params`), export them to the jobs (their folder names,
-their TensorBoard HParams group) and write the sweep's HParams experiment. End: summarise the folder, print the
-tables and a link to report.html. Hydra calls these for multiruns only; a single run never imports the summary.
+Start: find the swept keys (command line and `hydra.sweeper.params`), record them in the sweep folder for the jobs
+(their folder names, their TensorBoard HParams group) and write the sweep's HParams experiment. End: summarise the
+folder, print the tables and a link to report.html. Hydra calls these for multiruns only; a single run never imports
+the summary. A sweep that ends early (a signal, a killed worker) is summarised by `reslab.entry.cli`.
 """
-import os
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
-from reslab.sweep import keys as naming
-
-
-SWEEP_DIR = "RESLAB_SWEEP_DIR"  # the running multirun's folder (reslab.entry summarises it when a launch fails)
+from reslab.run_files import write_json
+from reslab.sweep import keys
 
 
 class Summary(Callback):
@@ -21,12 +20,14 @@ class Summary(Callback):
         params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else {}
         try:
-            domains = naming.swept_domains(list(config.hydra.overrides.task), params)
+            domains = keys.swept_domains(list(config.hydra.overrides.task), params)
         except Exception as error:  # noqa: BLE001 - a sweeper whose params Hydra's parser does not read
             print(f"[reslab] swept keys unknown ({type(error).__name__}: {error}): job folders are numbered")
             domains = {}
-        naming.export(domains)
-        os.environ[SWEEP_DIR] = str(config.hydra.sweep.dir)  # for the command line, if the launcher fails
+        write_json(Path(config.hydra.sweep.dir) / keys.SWEPT_FILE, domains)  # read by every job (sweep.keys)
+        # Hydra sets its runtime config for each job, not for the launching process: set it to the sweep's, so that
+        # the command line finds the sweep folder if the launch ends early (basic launcher: the jobs' own replace it)
+        HydraConfig.instance().set_config(config)
         try:
             from reslab.hparams import write_experiment
 
@@ -36,7 +37,6 @@ class Summary(Callback):
             print(f"[reslab] no HParams experiment for the sweep ({type(error).__name__}: {error})")
 
     def on_multirun_end(self, config, **kwargs) -> None:
-        os.environ.pop(naming.ENV, None)
         folder = Path(config.hydra.sweep.dir)
         target = OmegaConf.select(config, "summary.target", default=None)
         try:

@@ -1,19 +1,23 @@
-"""Job folders named by the swept keys only: `model=csp,depth=56,seed=0`, never a path or a fixed override.
+"""The keys a sweep sweeps, and job folders named by them only: `model=csp,depth=56,seed=0`, never a path or a
+fixed override.
 
 Only the launching process sees the whole sweep (`model=plain,csp` on the command line, `hydra.sweeper.params` of a
-preset). `Summary.on_multirun_start` finds the swept keys there and puts them into the environment, which jobs run
-by any launcher inherit (basic: same process; joblib, submitit, SLURM: child processes). Each job's
-`hydra.sweep.subdir: ${swept_dirname:${hydra.overrides.task},${hydra.job.num}}` then keeps, of its own overrides,
-those keys. The same keys decide the TensorBoard HParams columns (`reslab.hparams`).
+preset). `Summary.on_multirun_start` finds the swept keys there and records them in the sweep folder (`swept.json`),
+where every job reads them, whatever launcher runs it (basic: same process; joblib, submitit, SLURM: other
+processes or machines sharing the folder). Each job's
+`hydra.sweep.subdir: ${swept_dirname:${hydra.overrides.task},${hydra.job.num},${hydra.sweep.dir}}` then keeps, of
+its own overrides, those keys. The same keys decide the TensorBoard HParams columns (`reslab.hparams`).
 
 A leaf module (stdlib and Hydra's override parser), imported by `reslab.config` (registers the resolver),
-`reslab.hparams` (reads the swept keys in the job) and `reslab.sweep.callback` (exports them).
+`reslab.run` (the job's swept keys for `reslab.hparams`), `reslab.sweep.jobs` and `reslab.sweep.callback` (records
+them).
 """
 import hashlib
 import json
 import os
+from pathlib import Path
 
-ENV = "RESLAB_SWEPT"  # JSON {key: [values] | {"interval": [low, high]} | null}, in the order given
+SWEPT_FILE = "swept.json"  # in the sweep folder: {key: [values] | {"interval": [low, high]} | null}, in sweep order
 MAX_NAME = 180  # bytes a folder name may take (file systems allow 255)
 
 
@@ -46,16 +50,14 @@ def swept_domains(task_overrides, sweeper_params=None) -> dict:
     return domains
 
 
-def export(domains: dict) -> None:
-    """Tell the jobs of the sweep about to start which keys it sweeps."""
-    os.environ[ENV] = json.dumps(domains)
-
-
-def current() -> dict:
-    """{key: domain} exported by the launching process; {} outside a sweep."""
+def recorded(sweep_dir) -> dict:
+    """{key: domain} recorded in sweep folder `sweep_dir` at its start; {} outside a sweep (or an unreadable record:
+    the job folders are then numbered)."""
+    if sweep_dir is None:
+        return {}
     try:
-        value = json.loads(os.environ.get(ENV, "{}"))
-    except ValueError:
+        value = json.loads((Path(str(sweep_dir)) / SWEPT_FILE).read_text())
+    except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -72,10 +74,10 @@ def clean_value(value: str) -> str:
     return value.lstrip(".") or "_"
 
 
-def job_dirname(overrides, num=0) -> str:
-    """The OmegaConf resolver `swept_dirname`: `key=value` of the swept keys joined by commas (the job number when
-    nothing is swept), shortened with a hash past MAX_NAME bytes."""
-    values = job_values(overrides, current())
+def job_dirname(overrides, num=0, sweep_dir=None) -> str:
+    """The OmegaConf resolver `swept_dirname`: `key=value` of the keys swept by the sweep in `sweep_dir` joined by
+    commas (the job number when nothing is swept), shortened with a hash past MAX_NAME bytes."""
+    values = job_values(overrides, recorded(sweep_dir))
     if not values:
         return str(num)
     name = ",".join(f"{key}={clean_value(value)}" for key, value in values.items())
