@@ -8,6 +8,7 @@ lists every design: each block type and preset of conf/model/, then each value o
 (shortcut_op, order, norm, init, drop_path) on plain blocks, with the other overrides applied to all.
 """
 import argparse
+import sys
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
@@ -96,7 +97,8 @@ def main() -> None:
                 model = build_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input,
                                     num_classes=args.classes)
             except (ConfigError, HydraException) as error:
-                raise SystemExit(f"error: {name or ''}: {_one_line(error)}".replace("error: : ", "error: ")) from None
+                print(f"error: {name or ''}: {_one_line(error)}".replace("error: : ", "error: "), file=sys.stderr)
+                sys.exit(2)
             columns[name or cfg.model.block] = describe(model, args.input)
     print(f"depth={cfg.depth} width={cfg.width or 'default'} input={'x'.join(map(str, args.input))} "
           f"classes={args.classes}")

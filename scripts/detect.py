@@ -8,11 +8,14 @@ the detections as a table.
 `plain depth=50` detector (see reslab.detector).
 """
 import argparse
+import math
 import sys
 from pathlib import Path
 
 import torch
+from PIL import Image, UnidentifiedImageError
 from torchvision.io import ImageReadMode, decode_image, write_png
+from torchvision.transforms.v2.functional import to_dtype
 from torchvision.utils import draw_bounding_boxes
 
 from reslab.errors import ConfigError
@@ -31,16 +34,33 @@ def load(run: Path | None, torchvision_weights: Path | None) -> tuple[torch.nn.M
     return load_detector(run)
 
 
+MAX_PIXELS = 50_000_000  # an image larger than this (7071x7071) is refused before it is decoded
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """The image at `path` as 8-bit RGB (16-bit PNGs scaled down); ConfigError for an unreadable or huge one (its
+    size is read from the header first, so nothing is allocated for it)."""
+    try:
+        with Image.open(path) as header:
+            width, height = header.size
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
+    if width * height > MAX_PIXELS:
+        raise ConfigError(f"{path} is {width}x{height} pixels, more than {MAX_PIXELS:,}: resize it first")
+    try:
+        image = decode_image(str(path), mode=ImageReadMode.RGB)
+    except (RuntimeError, OSError) as err:
+        raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
+    return to_dtype(image, torch.uint8, scale=True)
+
+
 def detect(paths: list[Path], detector, class_names: list[str], threshold: float, out_dir: Path) -> list[tuple]:
     """Rows (image, label, score, x1, y1, x2, y2) of the detections scoring at least `threshold`; each image is
     written to out_dir/<name>.png with its boxes drawn."""
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for path in paths:
-        try:
-            image = decode_image(str(path), mode=ImageReadMode.RGB)
-        except (RuntimeError, OSError) as err:
-            raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
+        image = read_image(path)
         with torch.no_grad():
             found = detector([image.float() / 255])[0]
         keep = found["scores"] >= threshold
@@ -69,6 +89,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for the drawn images (default: <run>/detections, else ./detections)")
     args = parser.parse_args(argv)
+    if not math.isfinite(args.threshold) or not 0 <= args.threshold <= 1:
+        parser.error(f"--threshold={args.threshold} must be a score in [0, 1]")
     try:
         detector, class_names = load(args.run, args.torchvision_weights)
         out = args.out or (args.run / "detections" if args.run else Path("detections"))

@@ -20,7 +20,10 @@ def main() -> None:
     args = parser.parse_args()
     if not args.folder.is_dir():
         parser.error(f"folder={str(args.folder)!r} is not a folder: pass a sweep folder such as multirun/<date>/<time>")
-    path = summarize(args.folder, target=args.target, loss_target=args.loss_target)
+    try:
+        path = summarize(args.folder, target=args.target, loss_target=args.loss_target)
+    except (FileNotFoundError, ValueError) as error:  # an empty or foreign folder: one line, exit 2
+        parser.exit(2, f"error: {error}\n")
     print(path.read_text().split("\n## Figures")[0])
     print(f"written: {path} (+ summary.csv, curves.csv, PNGs)")
     print(f"report: {(args.folder / 'report.html').resolve().as_uri()}")

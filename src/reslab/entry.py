@@ -33,6 +33,15 @@ DISK_ERRNOS = {13, 1, 28, 122, 30, 20}  # EACCES, EPERM, ENOSPC, EDQUOT, EROFS, 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
+class Reported(BaseException):
+    """A single run's error, recorded in its folder, on its way to `cli` (a BaseException: Hydra would log an
+    Exception with its traceback first)."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 def cli(main, conf: Path) -> None:
     """Run the @hydra.main function `main` (config folder `conf`). Bad input, whether Hydra finds it (unknown keys,
     groups or options) or the job does (`ConfigError`), is printed as one line with exit code 2; other errors of
@@ -47,9 +56,10 @@ def cli(main, conf: Path) -> None:
         summarize_interrupted(stop)
         print(f"[reslab] {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
-    except Exception as error:  # noqa: BLE001 - one line for bad input, the traceback for the rest
+    except (Exception, Reported) as caught:  # noqa: BLE001 - one line for bad input, the traceback for the rest
+        error = caught.error if isinstance(caught, Reported) else caught
         if user_full or not isinstance(error, (ConfigError, HydraException, OmegaConfBaseException)):
-            raise
+            raise error from error.__cause__
         text = str(error) if isinstance(error, ConfigError) else f"{one_line(error)}{group_hint(error, conf)}"
         print(f"error: {text}", file=sys.stderr)
         summarize_interrupted(error)
@@ -218,8 +228,9 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
         print(f"[reslab] job failed: {line}", file=sys.stderr)
         return math.nan
     if user_error and not isinstance(error, ConfigError):
-        raise ConfigError(line) from error  # one line from cli(), the cause kept for HYDRA_FULL_ERROR=1
-    raise error
+        error = ConfigError(line).with_traceback(error.__traceback__)
+        error.__cause__ = cause
+    raise Reported(error)
 
 
 # Library lines that say nothing about this run (tips, deprecations of code reslab does not call, hardware

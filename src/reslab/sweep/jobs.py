@@ -60,7 +60,8 @@ class Job:
     def history(self) -> list[dict]:
         """Per-epoch rows of metrics.json (epoch 0-based, train/loss, the monitored metric, time_s when logged)."""
         rows = self.metrics.get("history") if self.finished else None
-        return [row for row in rows if isinstance(row, dict) and "epoch" in row] if isinstance(rows, list) else []
+        return [row for row in rows if isinstance(row, dict) and _number(row.get("epoch"))] \
+            if isinstance(rows, list) else []
 
 
 @dataclass
@@ -149,8 +150,11 @@ def never_started(folder: Path, jobs: list[Job]) -> list[str]:
     path = Path(folder) / "multirun.yaml"
     if not path.is_file():
         return []
-    hydra = OmegaConf.load(path).get("hydra", {})
-    domains = swept_domains(hydra.get("overrides", {}).get("task", []), hydra.get("sweeper", {}).get("params"))
+    try:
+        hydra = OmegaConf.load(path).get("hydra", {})
+        domains = swept_domains(hydra.get("overrides", {}).get("task", []), hydra.get("sweeper", {}).get("params"))
+    except Exception:  # noqa: BLE001 - a damaged multirun.yaml: the grid is unknown
+        return []
     if not domains or not all(isinstance(values, list) for values in domains.values()):
         return []
     present = {job.path.name for job in jobs}
@@ -171,12 +175,18 @@ def load_sweep(folder: Path) -> Sweep:
     for overrides_file in folder.rglob(".hydra/overrides.yaml"):
         job_dir = overrides_file.parent.parent
         hydra_file = job_dir / ".hydra" / "hydra.yaml"
-        num = OmegaConf.load(hydra_file).hydra.job.get("num", 0) if hydra_file.is_file() else 0
-        config_file = job_dir / ".hydra" / "config.yaml"
-        config = OmegaConf.to_container(OmegaConf.load(config_file)) if config_file.is_file() else {}
         metrics_file = job_dir / "metrics.json"
-        metrics = _read_json(metrics_file) if metrics_file.is_file() else {}
-        overrides = dict(_override_key(line) for line in OmegaConf.load(overrides_file))
+        metrics = _checked(_read_json(metrics_file)) if metrics_file.is_file() else {}
+        try:
+            num = OmegaConf.load(hydra_file).hydra.job.get("num", 0) if hydra_file.is_file() else 0
+            config_file = job_dir / ".hydra" / "config.yaml"
+            config = OmegaConf.to_container(OmegaConf.load(config_file)) if config_file.is_file() else {}
+            overrides = dict(_override_key(str(line)) for line in OmegaConf.load(overrides_file))
+        except Exception as error:  # noqa: BLE001 - a damaged record: listed as failed, never averaged
+            num, config, overrides = 0, {}, {"folder": job_dir.name}
+            metrics = {"status": "failed", "error": f"unreadable .hydra record: {type(error).__name__}"}
+        if not isinstance(config, dict):
+            config = {}
         jobs.append(Job(job_dir, num if isinstance(num, int) else 0, overrides, config, metrics))
     if not jobs:
         raise FileNotFoundError(f"no job folders (with .hydra/overrides.yaml) under {folder}")
@@ -187,7 +197,7 @@ def load_sweep(folder: Path) -> Sweep:
     for job in jobs:
         key = tuple(job.overrides.get(k, "") for k in keys)
         groups.setdefault(key, Group(key, [])).jobs.append(job)
-    monitor = next((job.metrics["monitor"] for job in jobs if "monitor" in job.metrics), "val/acc")
+    monitor = next((job.metrics["monitor"] for job in jobs if isinstance(job.metrics.get("monitor"), str)), "val/acc")
     sweep = Sweep(folder, jobs, keys, [], monitor)
     sweep.groups = sorted(groups.values(), key=lambda g: _sort_key(sweep, g))
     return sweep
@@ -209,6 +219,25 @@ def _sort_key(sweep: Sweep, group: Group) -> tuple:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
-    except ValueError as error:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
         return {"status": "failed", "error": f"unreadable metrics.json: {error}"}
+    return data if isinstance(data, dict) else {"status": "failed", "error": "metrics.json is not a JSON object"}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _checked(metrics: dict) -> dict:
+    """A finished job's record whose monitor or monitored value is not a finite number is `malformed` (listed
+    with the reason, never averaged: a NaN seed must not vanish from a mean)."""
+    if metrics.get("status") != FINISHED:
+        return metrics
+    monitor = metrics.get("monitor", "val/acc")
+    if not isinstance(monitor, str):
+        return {**metrics, "status": "malformed", "error": f"metrics.json: monitor={monitor!r} is not a key"}
+    value = metrics.get(monitor)
+    if not _number(value) or not math.isfinite(value):
+        return {**metrics, "status": "malformed", "error": f"metrics.json: {monitor}={value!r} is not a finite number"}
+    return metrics

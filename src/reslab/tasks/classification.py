@@ -73,7 +73,7 @@ class Classifier(L.LightningModule):
         decision = None
         if strategy.is_global_zero:  # one probe (DDP ranks probing at once would time each other)
             decision = choose_memory_format(self.model, data.info.input_shape, data.batch_size,
-                                            strategy.root_device)
+                                            strategy.root_device, samples=len(data.splits.train))
         self.channels_last, how = strategy.broadcast(decision)
         self.channels_last_setting = self.channels_last  # decided: a second fit (lr finder) keeps it
         log.info("task.channels_last=%s: %s", self.channels_last, how)

@@ -22,6 +22,7 @@ from torch import nn
 from reslab.run_files import atomic_write, read_json
 
 ROUNDS = 3  # timed steps per format (after one untimed), interleaved
+MAX_PROBE_BATCH = 4096  # timing a larger batch tells the format apart no better, and costs memory
 
 
 def cache_file() -> Path:
@@ -29,8 +30,17 @@ def cache_file() -> Path:
     return Path(root) / "reslab" / "memory_format.json"
 
 
-def choose(model: nn.Module, input_shape, batch_size: int, device: torch.device) -> tuple[bool, str]:
-    """(channels_last, how it was decided) for training `model` on batches of `input_shape` on `device`."""
+def probe_batch(batch_size: int, samples: int) -> int:
+    """The batch a probe times: the run's batch, but never more than the training set holds (a batch_size of
+    100000 on 1000 samples trains on batches of 1000), nor more than MAX_PROBE_BATCH."""
+    return max(1, min(batch_size, samples, MAX_PROBE_BATCH))
+
+
+def choose(model: nn.Module, input_shape, batch_size: int, device: torch.device,
+           samples: int | None = None) -> tuple[bool, str]:
+    """(channels_last, how it was decided) for training `model` on batches of `input_shape` on `device`;
+    `samples`: the training set's size, which bounds the probe's batch (`probe_batch`)."""
+    batch_size = probe_batch(batch_size, samples if samples is not None else batch_size)
     key = _key(model, input_shape, batch_size, device)
     cached = read_json(cache_file()) or {}
     if isinstance(cached.get(key), dict) and isinstance(cached[key].get("channels_last"), bool):
@@ -49,7 +59,8 @@ def choose(model: nn.Module, input_shape, batch_size: int, device: torch.device)
 
 def probe(model: nn.Module, input_shape, batch_size: int, device: torch.device) -> dict[bool, float]:
     """Median seconds of a forward + backward step in each format ({channels_last: seconds}), on copies of the
-    model; the global random state is left as it was."""
+    model; the global random state is left as it was. `batch_size` is the batch the run trains on: the caller
+    bounds it by the data's size (`probe_batch`)."""
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         x = torch.randn(batch_size, *input_shape, generator=torch.Generator().manual_seed(0)).to(device)
