@@ -101,11 +101,10 @@ class FullPath:
         self.precision, self.device = str(trainer.precision), trainer.strategy.root_device
 
     def _trainer(self, callbacks: list):
-        from reslab.config import set_run_dir
         from reslab.run import build_trainer
 
         self.fits += 1
-        set_run_dir(self.run_dir / f"fit{self.fits}")
+        self.cfg.trainer.default_root_dir = str(self.run_dir / f"fit{self.fits}")
         return build_trainer(self.cfg, self.data, extra_callbacks=callbacks)
 
     def step_seconds(self, warmup: int, steps: int) -> float:

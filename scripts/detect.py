@@ -43,10 +43,13 @@ def read_image(path: Path) -> torch.Tensor:
     try:
         with Image.open(path) as header:
             width, height = header.size
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:  # PIL's own limit, far above MAX_PIXELS
+        raise ConfigError(f"{path} is too large ({str(err).split(',')[0]}): resize it first") from None
+    except (OSError, UnidentifiedImageError) as err:
         raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
     if width * height > MAX_PIXELS:
-        raise ConfigError(f"{path} is {width}x{height} pixels, more than {MAX_PIXELS:,}: resize it first")
+        raise ConfigError(f"{path} is too large ({width}x{height} pixels, more than {MAX_PIXELS:,}): resize it "
+                          f"first")
     try:
         image = decode_image(str(path), mode=ImageReadMode.RGB)
     except (RuntimeError, OSError) as err:

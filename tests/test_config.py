@@ -213,12 +213,11 @@ def test_scheduler_is_torch_sequential_warm_up_then_cosine(make_cfg):
 
 
 def test_instantiated_components_are_the_configured_classes(make_cfg, tmp_path):
-    from reslab.config import set_run_dir
     from reslab.tasks import build
     from reslab.run import build_trainer
 
-    set_run_dir(tmp_path)
-    cfg = make_cfg(*TINY, "+callbacks=[ema,early_stopping]", "logger=csv", "trainer.max_time=00:00:01:00")
+    cfg = make_cfg(*TINY, "+callbacks=[ema,early_stopping]", "logger=csv", "trainer.max_time=00:00:01:00",
+                   f"trainer.default_root_dir={tmp_path}")
     data, _ = build(cfg)
     trainer = build_trainer(cfg, data)
     names = {type(c).__name__ for c in trainer.callbacks}

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader, TensorDataset
 
-from reslab import checkpoints
+from reslab import checkpoint_files
 from reslab.checkpoint_files import AtomicCheckpointIO, newest_loadable
 from reslab.run_files import atomic_write
 from reslab.data import files, image_folder, safe_pickle
@@ -394,8 +394,8 @@ def temp_files(folder: Path) -> list[str]:
 
 def test_atomic_checkpoint_io_writes_every_checkpoint_of_a_real_fit(tmp_path, monkeypatch):
     written = []
-    monkeypatch.setattr(checkpoints, "atomic_write", lambda path, write: (written.append(path.name),
-                                                                          atomic_write(path, write)))
+    monkeypatch.setattr(checkpoint_files, "atomic_write", lambda path, write: (written.append(path.name),
+                                                                               atomic_write(path, write)))
     trainer = fit(tmp_path, epochs=2)
     assert written == ["best.ckpt", "last.ckpt"] * 2 and temp_files(tmp_path) == []
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)

@@ -39,10 +39,18 @@ def finished(tmp_path_factory):
 
 
 def test_folders_started_in_the_same_second_differ(tmp_path):
-    code = "from reslab.config.resolvers import unique_dir; print(unique_dir('outputs/same'))"
+    code = "from reslab.outdir import make_unique; print(make_unique('outputs/same'))"
     names = [subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
              for _ in range(3)]
     assert names == ["outputs/same", "outputs/same-2", "outputs/same-3"]
+    assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == ["same", "same-2", "same-3"]
+
+
+def test_resolvers_create_nothing(tmp_path):
+    code = ("from reslab.config.resolvers import run_folder, unique_dir; "
+            "print(unique_dir('outputs/same'), run_folder(None, 'outputs/other'), run_folder('r', 'x'))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.stdout.split() == ["outputs/same", "outputs/other", "r"] and not list(tmp_path.iterdir())
 
 
 def test_a_second_process_in_a_run_folder_is_refused_naming_the_holder(tmp_path):
@@ -124,7 +132,7 @@ def test_a_run_killed_at_any_point_resumes_to_the_uninterrupted_result(reference
     out = train(*KILLABLE, "+callbacks.kill._target_=faults.KillAt", f"+callbacks.kill.point={point}",
                 f"hydra.run.dir={killed}", env=env)
     assert out.returncode == -signal.SIGKILL and not (killed / "metrics.json").exists()
-    out = train(f"resume={killed}", "++callbacks.kill.point=none", env=env)
+    out = train(f"resume={killed}", env=env)  # KillAt kills once per folder
     assert out.returncode == 0, out.stderr[-2000:]
     assert final(killed) == final(reference)
     steps = [step for step, _ in scalars(killed, "train/loss")]
@@ -216,3 +224,127 @@ def test_a_killed_parallel_worker_is_recorded_the_sweep_summarised_and_finished_
     out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert metrics(sweep / "seed=0")["status"] == metrics(sweep / "seed=1")["status"] == "ok"
+
+
+# ---- round three (issue 26): one test per numbered item --------------------------------------------------------
+FAULTS = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+
+
+def last_line(out) -> str:
+    return [line for line in out.stderr.splitlines() if line.strip()][-1]
+
+
+def test_1_a_single_run_refuses_a_folder_holding_another_run(finished, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    before = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    out = train(*SHORT, "epochs=3", "seed=5", f"hydra.run.dir={copy}")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]
+    assert "holds another run (ok, 2 epochs)" in out.stderr and f"resume={copy}" in out.stderr
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file()} == before  # .hydra/ included
+    (copy / "metrics.json").unlink()  # killed: only its checkpoints
+    out = train(*SHORT, f"hydra.run.dir={copy}")
+    assert out.returncode == 2 and "holds another run (checkpoints, not finished)" in out.stderr
+
+
+@pytest.mark.slow
+def test_1_unrelated_files_in_a_chosen_folder_are_left_alone(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    out = train(*SHORT, "epochs=1", f"hydra.run.dir={mine}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (mine / "notes.txt").read_text() == "mine" and metrics(mine)["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_2_a_fine_tuning_run_keeps_its_own_best_ends_ok_and_resumes_after_a_kill(finished, tmp_path):
+    """lr=1e-9: the new run never beats the source's best val/acc (the old failure: best.ckpt named but never
+    written); killed by SIGKILL in its second epoch, then `resume=` alone continues it (not "exclusive")."""
+    source = finished / "checkpoints" / "best.ckpt"
+    tuned = tmp_path / "tuned"
+    out = train(*SHORT, "epochs=4", "lr=1e-9", f"ckpt_path={source}", "+callbacks.kill._target_=faults.KillAt",
+                "+callbacks.kill.point=batch", "+callbacks.kill.epoch=3", f"hydra.run.dir={tuned}", env=FAULTS)
+    assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
+    out = train(f"resume={tuned}", env=FAULTS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    record = metrics(tuned)
+    assert record["status"] == "ok" and record["epochs"] == 4 and len(record["history"]) == 4
+    assert (tuned / "checkpoints" / "best.ckpt").is_file()  # its own, from its own epochs
+    assert torch_load(tuned / "checkpoints" / "best.ckpt")["epoch"] >= 2
+    assert record["val/acc"] == pytest.approx(max(row["val/acc"] for row in record["history"][2:]))
+
+
+def torch_load(path):
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.slow
+def test_2_a_fine_tuning_run_from_a_non_finite_checkpoint_is_diverged(finished, tmp_path):
+    import torch
+
+    ckpt = torch_load(finished / "checkpoints" / "last.ckpt")
+    name = next(k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and v.dim() > 1)
+    ckpt["state_dict"][name][0] = float("nan")
+    broken = tmp_path / "nan.ckpt"
+    torch.save(ckpt, broken)
+    out = train(*SHORT, "epochs=3", f"ckpt_path={broken}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert metrics(tmp_path / "run")["status"] == "diverged"
+
+
+@pytest.mark.parametrize("override", ["depth=20", "model.block=csp", "seed=7",
+                                      pytest.param("dataset=wine", marks=pytest.mark.slow),
+                                      pytest.param("ckpt_path=x.ckpt", marks=pytest.mark.slow)])
+def test_3_and_7_a_refused_resume_changes_nothing_in_the_run_folder(finished, tmp_path, override):
+    copy = tmp_path / "copy"
+    shutil.copytree(finished, copy)
+    saved = {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != "train.log"}
+    out = train(f"resume={copy}", "epochs=4", override)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr[-2000:]
+    assert override.split("=")[0] in out.stderr
+    assert {p: p.read_bytes() for p in copy.rglob("*") if p.is_file() and p.name != "train.log"} == saved
+
+
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), pytest.param("SIGINT", 130, marks=pytest.mark.slow)])
+def test_4_a_signal_stops_the_run_records_it_and_the_run_resumes_to_the_same_result(finished, tmp_path, sig, code):
+    stopped = tmp_path / "stopped"
+    out = train(*SHORT, "+callbacks.kill._target_=faults.KillAt", "+callbacks.kill.point=batch",
+                f"+callbacks.kill.sig={sig}", f"hydra.run.dir={stopped}", env=FAULTS)
+    assert out.returncode == code, out.stderr[-2000:]
+    assert last_line(out) == f"[reslab] stopped by {sig}: continue it (from checkpoints/last.ckpt) with: " \
+                             f"python train.py resume={stopped}"
+    record = metrics(stopped)
+    assert record["status"] == "interrupted" and record["signal"] == sig and record["epochs"] == 1
+    if sig == "SIGINT":  # the same path for both; one resume is enough
+        out = train(f"resume={stopped}", env=FAULTS)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert final(stopped) == final(finished)
+
+
+@pytest.mark.slow
+def test_4_a_sweep_under_sigterm_exits_non_zero_with_its_summary_and_the_killed_job_recorded(tmp_path):
+    sweep = tmp_path / "sweep"
+    out = subprocess.run([sys.executable, str(ROOT / "train.py"), "-m", "seed=0,1", *SHORT,
+                          "+callbacks.kill._target_=faults.KillAt", "+callbacks.kill.point=batch",
+                          "+callbacks.kill.sig=SIGTERM", f"hydra.sweep.dir={sweep}"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=600, env=FAULTS)
+    assert out.returncode == 143, out.stderr[-3000:]
+    assert "summary of the interrupted sweep" in out.stderr and "hydra.sweep.dir=" in out.stderr
+    record = metrics(sweep / "seed=0")
+    assert record["status"] == "interrupted" and record["signal"] == "SIGTERM"
+    summary = (sweep / "summary.md").read_text()
+    assert "interrupted" in summary and "| seed=1 | never started |" in summary, summary
+
+
+@pytest.mark.slow
+def test_10_a_run_stopped_before_its_first_checkpoint_resumes_from_the_start(finished, tmp_path):
+    stopped = tmp_path / "stopped"
+    out = train(*SHORT, "+callbacks.kill._target_=faults.KillAt", "+callbacks.kill.point=batch",
+                "+callbacks.kill.epoch=0", "+callbacks.kill.sig=SIGINT", f"hydra.run.dir={stopped}", env=FAULTS)
+    assert out.returncode == 130 and "(from its first epoch)" in last_line(out), out.stderr[-2000:]
+    out = train(f"resume={stopped}", env=FAULTS)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert final(stopped) == final(finished)

@@ -191,17 +191,17 @@ def test_target_from_the_command_line_overrides_the_config(cost_sweep, monkeypat
     assert f"report: {(cost_sweep / 'report.html').resolve().as_uri()}" in out
 
 
-def test_job_folders_are_named_by_the_swept_keys_only(monkeypatch):
+def test_job_folders_are_named_by_the_swept_keys_only(tmp_path):
     domains = naming.swept_domains(["model=plain,noshortcut", "depth=20", "dataset.root=/data/a,/data/b",
                                     "+foo=range(0,2)"], {"seed": "0,1,2", "lr": "tag(log, interval(0.001, 1.0))"})
     assert domains == {"model": ["plain", "noshortcut"], "dataset.root": ["/data/a", "/data/b"],
                        "foo": ["0", "1"], "seed": ["0", "1", "2"], "lr": {"interval": [0.001, 1.0]}}
-    monkeypatch.setenv(naming.ENV, json.dumps(domains))
+    (tmp_path / naming.SWEPT_FILE).write_text(json.dumps(domains))  # as the sweep's start records them
     job = ["model=plain", "depth=20", "dataset.root=/data/a", "+foo=1", "seed=2", "epochs=1", "lr=0.0123"]
     assert list(domains) == ["lr", "model", "dataset.root", "foo", "seed"]  # preset params first, the seed last
-    assert naming.job_dirname(job, 7) == "lr=0.0123,model=plain,dataset.root=_data_a,foo=1,seed=2"  # never a path
-    monkeypatch.setenv(naming.ENV, "{}")
-    assert naming.job_dirname(job, 7) == "7"  # nothing swept: the job number, as Hydra's default
+    assert naming.job_dirname(job, 7, tmp_path) == "lr=0.0123,model=plain,dataset.root=_data_a,foo=1,seed=2"
+    (tmp_path / naming.SWEPT_FILE).write_text("{}")
+    assert naming.job_dirname(job, 7, tmp_path) == "7"  # nothing swept: the job number, as Hydra's default
 
 
 CFG = {"model": {"block": "plain"}, "depth": 20, "width": None, "seed": 1, "epochs": 2, "batch_size": 128,
@@ -212,14 +212,14 @@ def _plugin(events, tag):
     return plugin_data_pb2.HParamsPluginData.FromString(events.PluginTagToContent("hparams")[tag])
 
 
-def test_hparams_of_a_run_in_a_sweep(tmp_path, monkeypatch):
+def test_hparams_of_a_run_in_a_sweep(tmp_path):
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-    monkeypatch.setenv(naming.ENV, json.dumps({"depth": ["20", "56"], "seed": ["0", "1"]}))
+    swept = {"depth": ["20", "56"], "seed": ["0", "1"]}
     tb = TensorBoardLogger(tmp_path, name="tensorboard", version="", default_hp_metric=False)
     csv = CSVLogger(tmp_path, name="csv", version="")
     cfg = OmegaConf.create(CFG)
-    hparams.log_start([tb, csv], cfg, "val/acc")
+    hparams.log_start([tb, csv], cfg, "val/acc", swept=swept)
     tb.log_metrics({"train/loss": 1.0}, step=0)
     metrics = {"status": "ok", "val/acc": 0.9, "test/acc": 0.89, "train/loss": 0.1, "params": 1000, "flops": math.nan}
     hparams.log_final([tb, csv], metrics, "val/acc", step=10)

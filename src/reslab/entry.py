@@ -26,6 +26,7 @@ from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config
 from reslab.errors import ConfigError, Interrupted, install_signal_handlers
 from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
+from reslab.sweep.callback import summarize_ended_early
 
 log = logging.getLogger("reslab")
 # Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
@@ -53,7 +54,7 @@ def cli(main, conf: Path) -> None:
         main()
         host.freeze_heap()  # the interpreter's exit then skips collecting what the run built (a second or more)
     except Interrupted as stop:
-        summarize_interrupted(stop)
+        summarize_ended_early(f"interrupted: {stop}")
         print(f"[reslab] {stop}", file=sys.stderr)
         sys.exit(stop.exit_code)
     except (Exception, Reported) as caught:  # noqa: BLE001 - one line for bad input, the traceback for the rest
@@ -62,29 +63,8 @@ def cli(main, conf: Path) -> None:
             raise error from error.__cause__
         text = str(error) if isinstance(error, ConfigError) else f"{one_line(error)}{group_hint(error, conf)}"
         print(f"error: {text}", file=sys.stderr)
-        summarize_interrupted(error)
+        summarize_ended_early(f"interrupted: {one_line(error)}")
         sys.exit(2)
-
-
-def summarize_interrupted(error: BaseException) -> None:
-    """A multirun that ended part-way (a signal; a joblib worker killed: joblib stops the whole batch): every job
-    left without a record is recorded `failed` with the error (the signal, for a kill), and the sweep folder still
-    gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep. The sweep folder is
-    read from Hydra's runtime config (set for the sweep by `reslab.sweep.callback.Summary`, or by the last job)."""
-    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
-    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
-        return
-    folder = Path(hydra_cfg.sweep.dir)
-    if not (folder / "multirun.yaml").is_file():
-        return
-    line = f"interrupted: {one_line(error)}"[:400]
-    for hydra_dir in folder.glob("*/.hydra"):
-        if not (hydra_dir.parent / "metrics.json").exists():
-            write_metrics(hydra_dir.parent, {"status": "failed", "error": line})
-    from reslab.sweep import summarize  # matplotlib and scipy: only when a sweep needs its summary
-
-    print(f"[reslab] summary of the interrupted sweep: {summarize(folder)}; finish it with the same command and "
-          f"hydra.sweep.dir={folder}", file=sys.stderr)
 
 
 def one_line(error: BaseException) -> str:
@@ -235,8 +215,8 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
 
 # Library lines that say nothing about this run (tips, deprecations of code reslab does not call, hardware
 # inventories): filtered from the console and train.log.
-NOISE = ("💡 Tip", "Loading `train_dataloader` to estimate", "GPU available:", "TPU available:", "HPU available:", "LOCAL_RANK:", "You are using a CUDA device",
-         "Checkpoint directory", "litlogger", "litmodels")
+NOISE = ("💡 Tip", "Loading `train_dataloader` to estimate", "GPU available:", "TPU available:", "HPU available:",
+         "LOCAL_RANK:", "You are using a CUDA device", "litlogger", "litmodels")
 
 
 class _Quiet(logging.Filter):

@@ -26,7 +26,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
-from reslab.sweep import keys as naming
+from reslab.sweep.keys import recorded
 
 # Columns besides the swept keys (which come first): what a reader of the tab asks about a run.
 MAIN = ("model.block", "depth", "width", "dataset.name", "epochs", "batch_size", "lr", "weight_decay", "seed")
@@ -150,7 +150,7 @@ def _swept() -> dict:
     from hydra.types import RunMode
 
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-    return naming.recorded(HydraConfig.get().sweep.dir) if multirun else {}
+    return recorded(HydraConfig.get().sweep.dir) if multirun else {}
 
 
 def flat(cfg) -> dict:
@@ -176,11 +176,12 @@ def setting(values: dict, swept: dict) -> str:
     return ",".join(f"{key}={values[key]}" for key in swept if key != "seed" and key in values) or "all jobs"
 
 
-def log_start(loggers, cfg, monitor: str) -> None:
+def log_start(loggers, cfg, monitor: str, swept: dict | None = None) -> None:
     """At the start of a new run: TensorBoard gets the session start (the few columns, the setting as its group);
-    other loggers `log_hyperparams(flat config)`. `monitor` is accepted for symmetry with `log_final`."""
+    other loggers `log_hyperparams(flat config)`. `monitor` is accepted for symmetry with `log_final`. `swept`:
+    the sweep's {key: domain}; by default those recorded for the running Hydra job's sweep."""
     choices = _hydra_choices()
-    swept = _swept()
+    swept = _swept() if swept is None else swept
     for logger in loggers or ():
         if not _tensorboard(logger):
             logger.log_hyperparams(flat(cfg))

@@ -5,14 +5,16 @@ Start: find the swept keys (command line and `hydra.sweeper.params`), record the
 folder, print the tables and a link to report.html. Hydra calls these for multiruns only; a single run never imports
 the summary. A sweep that ends early (a signal, a killed worker) is summarised by `reslab.entry.cli`.
 """
+import sys
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
+from hydra.types import RunMode
 from omegaconf import OmegaConf
 
-from reslab.run_files import write_json
-from reslab.sweep import keys
+from reslab.run_files import write_json, write_metrics
+from reslab.sweep.keys import SWEPT_FILE, swept_domains
 
 
 class Summary(Callback):
@@ -20,11 +22,11 @@ class Summary(Callback):
         params = OmegaConf.select(config, "hydra.sweeper.params", default=None)
         params = OmegaConf.to_container(params) if params is not None else {}
         try:
-            domains = keys.swept_domains(list(config.hydra.overrides.task), params)
+            domains = swept_domains(list(config.hydra.overrides.task), params)
         except Exception as error:  # noqa: BLE001 - a sweeper whose params Hydra's parser does not read
             print(f"[reslab] swept keys unknown ({type(error).__name__}: {error}): job folders are numbered")
             domains = {}
-        write_json(Path(config.hydra.sweep.dir) / keys.SWEPT_FILE, domains)  # read by every job (sweep.keys)
+        write_json(Path(config.hydra.sweep.dir) / SWEPT_FILE, domains)  # read by every job (sweep.keys)
         # Hydra sets its runtime config for each job, not for the launching process: set it to the sweep's, so that
         # the command line finds the sweep folder if the launch ends early (basic launcher: the jobs' own replace it)
         HydraConfig.instance().set_config(config)
@@ -50,3 +52,24 @@ class Summary(Callback):
         print(path.read_text().split("\n## Figures")[0])
         print(f"[reslab] summary: {path}")
         print(f"[reslab] report: {(folder / 'report.html').resolve().as_uri()}")
+
+
+def summarize_ended_early(line: str) -> None:
+    """A multirun that ended part-way (a signal; a joblib worker killed: joblib stops the whole batch): every job
+    left without a record is recorded `failed` with `line` (the signal, for a kill), and the sweep folder still
+    gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep. The sweep folder is
+    read from Hydra's runtime config (set for the sweep by `Summary.on_multirun_start`, or by the last job).
+    Nothing happens outside a multirun."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return
+    folder = Path(hydra_cfg.sweep.dir)
+    if not (folder / "multirun.yaml").is_file():
+        return
+    for hydra_dir in folder.glob("*/.hydra"):
+        if not (hydra_dir.parent / "metrics.json").exists():
+            write_metrics(hydra_dir.parent, {"status": "failed", "error": line[:400]})
+    from reslab.sweep.report import summarize  # matplotlib and scipy: only when a sweep needs its summary
+
+    print(f"[reslab] summary of the interrupted sweep: {summarize(folder)}; finish it with the same command and "
+          f"hydra.sweep.dir={folder}", file=sys.stderr)
