@@ -9,10 +9,9 @@ import re
 
 from reslab.config.rules import (Rule, boolean, choice, component, fraction, integer, number, positive, sequence,
                                  text)
+from reslab.tasks.catalog import TASKS
 
 SEED_MAX = 2**32 - 1  # numpy's and DataLoader workers' seed range
-TASKS = ("classification", "detection")
-MONITORS = {"classification": ("val/acc", "val/acc_top5"), "detection": ("val/map_50", "val/map")}
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "ddp_find_unused_parameters_true",
               "ddp_spawn_find_unused_parameters_true", "single_device", "fsdp", "deepspeed")
@@ -44,7 +43,7 @@ TOP = {
 
 TASK = {
     "task.name": choice(*TASKS),
-    "task.monitor": text(),  # checked against MONITORS[task.name]
+    "task.monitor": text(),  # checked against the task's monitors (reslab.tasks.catalog)
     "task.channels_last": choice("auto", True, False),
     "task.compile": boolean(),
     "task.fpn_channels": integer(1),
@@ -58,7 +57,8 @@ TASK = {
 }
 
 DATASET = {
-    "dataset.name": text(),  # checked against the data catalog
+    "dataset.name": text(),  # checked against the data catalogue (reslab.data.catalog)
+    "dataset.module": text(optional=True),  # a module registering a data set of your own (docs/extending.md)
     "dataset.val_fraction": fraction(),
     "dataset.test_fraction": fraction(),
     "dataset.split_seed": integer(0, SEED_MAX),

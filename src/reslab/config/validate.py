@@ -13,10 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 from reslab.config.limits import check as check_limits
 from reslab.config.resume import check_resumable
 from reslab.config.rules import check
-from reslab.config.schema import MONITORS, rule_for
-from reslab.data.checks import VECTOR_SETS, check_dataset, check_task_dataset
+from reslab.config.schema import rule_for
+from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.errors import ConfigError
 from reslab.models.layout import check_model_args
+from reslab.tasks.catalog import TASKS
+
+# The `callbacks` entry conf/landscape/on.yaml adds: the Hessian of a classifier's loss.
+CURVATURE = "curvature"
 
 
 def to_dict(node) -> dict:
@@ -32,10 +36,10 @@ def validate(cfg: DictConfig) -> None:
     values.pop("hydra", None)
     _check_values(values, "")
     check_model_args(**values["model"], depth=values["depth"], width=values["width"])
-    _check_task(values)
-    check_dataset(values["dataset"])
+    dataset = check_dataset(values["dataset"])
+    _check_task(values, dataset.is_vector(values["dataset"]))
     _check_paths(values)
-    check_limits(values)
+    check_limits(values, dataset)
 
 
 def _check_values(node: Mapping, prefix: str) -> None:
@@ -51,26 +55,21 @@ def _check_values(node: Mapping, prefix: str) -> None:
             _check_values(value, f"{path}.")
 
 
-def _targets(values: dict, group: str) -> dict[str, str]:
-    return {name: spec["_target_"] for name, spec in (values.get(group) or {}).items() if spec}
-
-
-def _check_task(values: dict) -> None:
+def _check_task(values: dict, vector: bool) -> None:
     task = values["task"]
     name = task["name"]
-    if task["monitor"] not in MONITORS[name]:
+    monitors = TASKS.get(name).monitors
+    if task["monitor"] not in monitors:
         raise ConfigError(f"task.monitor={task['monitor']!r} is invalid for task={name}: "
-                          f"choose one of {', '.join(MONITORS[name])}")
+                          f"choose one of {', '.join(monitors)}")
     check_task_dataset(name, values["dataset"]["name"])
-    if name == "detection" and task["compile"]:
-        raise ConfigError("task.compile=true is not supported by task=detection: use task.compile=false")
-    curvature = [k for k, target in _targets(values, "callbacks").items() if target.endswith(".Curvature")]
-    if curvature and name != "classification":
-        raise ConfigError(f"landscape=on (callbacks.{curvature[0]}) needs task=classification, not task={name}")
+    if task["compile"] and not TASKS.get(name).compiles:
+        raise ConfigError(f"task.compile=true is not supported by task={name}: use task.compile=false")
+    if (values.get("callbacks") or {}).get(CURVATURE) and name != "classification":
+        raise ConfigError(f"landscape=on (callbacks.{CURVATURE}) needs task=classification, not task={name}")
     trainer = values["trainer"]
     if trainer["enable_checkpointing"] is False and values["resume"] is not None:
         raise ConfigError("trainer.enable_checkpointing=false cannot resume a run: it writes no checkpoints")
-    vector = values["dataset"]["name"] in VECTOR_SETS or values["dataset"].get("shape") == "vector"
     if values["batch_size"] < 2 and vector and values["model"].get("mlp_norm", "batch") == "batch":
         raise ConfigError(f"batch_size={values['batch_size']} is too small for BatchNorm on vector data: "
                           f"use batch_size >= 2 or model.mlp_norm=layer")

@@ -5,27 +5,26 @@ any set with `in_memory=false`) go through a DataLoader. Images travel as uint8 
 on the device, after the transfer. Training order and augmentation of epoch e depend only on (seed, e).
 """
 from dataclasses import dataclass, replace
-from functools import partial
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from reslab.data import image_folder, sklearn_sets, synthetic, torchvision_sets
+from reslab.catalog import resolve
 from reslab.data.augment import channel_stats, crop_flip, normalize, standardize
 from reslab.data.batches import EpochSampler, TensorBatches, mix_seed
+from reslab.data.catalog import DATASETS, DataSet
 from reslab.data.workers import workers_for
 
 PADDING = 4  # the standard CIFAR augmentation: 4-pixel zero padding, random crop back to size, horizontal flip
 
-_LOADERS = {
-    **{name: partial(sklearn_sets.load, name) for name in ("digits", "digits_flat", "wine", "breast_cancer")},
-    **{name: partial(torchvision_sets.load, name) for name in ("cifar10", "cifar100", "mnist", "fashion_mnist")},
-    "imagefolder": image_folder.load,
-    "synthetic": synthetic.load,
-}
-# Options the DataModule acts on itself; every other option goes to the set's loader.
-_BATCHING = ("augment", "in_memory", "num_workers")
+# Options the DataModule acts on itself (and the catalogue's `module`); every other option goes to the set's loader.
+BATCHING = ("augment", "in_memory", "num_workers", "module")
+
+
+def load_splits(spec: DataSet, options: dict):
+    """The `Splits` of a data set from its catalogue entry's loader (`options`: its config; `BATCHING` left out)."""
+    return resolve(spec.loader)(**spec.args, **{k: v for k, v in options.items() if k not in BATCHING})
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,8 @@ class ReslabData(L.LightningDataModule):
         self.augment = options.get("augment", False)
         self.num_workers = options.get("num_workers", 0)
         self.in_memory = options.get("in_memory", False)
-        self.loader_options = {k: v for k, v in options.items() if k not in _BATCHING}
+        self.spec = DATASETS.get(name, options.get("module"))
+        self.loader_options = {k: v for k, v in options.items() if k not in BATCHING}
         self.splits = None
         self.info: DataInfo | None = None
         self._prepared = False
@@ -56,14 +56,14 @@ class ReslabData(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         """Download the files of a file-based set when `download=true` (Lightning runs this on one process)."""
-        if self.loader_options.get("download") and not self._prepared:
-            torchvision_sets.fetch(self.name, self.loader_options["root"])
+        if self.loader_options.get("download") and self.spec.fetch and not self._prepared:
+            resolve(self.spec.fetch)(self.name, self.loader_options["root"])
         self._prepared = True
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
             self.prepare_data()
-            self.splits = _standardized(_LOADERS[self.name](**self.loader_options))
+            self.splits = _standardized(load_splits(self.spec, self.loader_options))
             x = self.splits.train[0][0]
             kind = "image" if x.dim() == 3 else "vector"
             self.info = DataInfo(tuple(x.shape), len(self.splits.class_names), kind, self.splits.class_names)

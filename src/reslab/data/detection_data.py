@@ -1,8 +1,6 @@
 """Detection data: samples are (uint8 image (3, H, W), target {"boxes": (N, 4) xyxy pixels, "labels": (N,)
 in 1..K}), label 0 being torchvision's background. Batches are lists (images may differ in size); the detector
 resizes and normalises them itself. `DetectionData` is the DataModule of the shapes, voc and coco sets."""
-import importlib
-
 import lightning as L
 import torch
 from torch import Tensor
@@ -11,11 +9,9 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2.functional import resize
 
 from reslab.data.batches import EpochSampler
+from reslab.data.catalog import DATASETS
+from reslab.data.module import BATCHING, DataInfo, load_splits
 from reslab.data.workers import workers_for
-from reslab.data.module import DataInfo
-
-# Each set's module reslab.data.<name> has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco
-# needs pycocotools).
 
 
 class InMemoryDetection(Dataset):
@@ -63,14 +59,15 @@ class DetectionData(L.LightningDataModule):
     def __init__(self, name: str, batch_size: int, seed: int, **options):
         super().__init__()
         self.name, self.batch_size, self.seed = name, batch_size, seed
-        self.num_workers = options.pop("num_workers", 0)
-        self.options = options
+        self.num_workers = options.get("num_workers", 0)
+        self.spec = DATASETS.get(name, options.get("module"))  # its loader is imported on use (coco: pycocotools)
+        self.options = {k: v for k, v in options.items() if k not in BATCHING}
         self.splits = None
         self.info: DataInfo | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
-            self.splits = importlib.import_module(f"reslab.data.{self.name}").load(**self.options)
+            self.splits = load_splits(self.spec, self.options)
             size = self.options["image_size"]
             names = self.splits.class_names
             self.info = DataInfo((3, size, size), len(names), "image", names)
