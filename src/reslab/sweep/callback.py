@@ -11,6 +11,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
 
 from reslab import swept as naming
+from reslab.tasks.catalog import DEFAULT_MONITOR
 
 
 SWEEP_DIR = "RESLAB_SWEEP_DIR"  # the running multirun's folder (reslab.entry summarises it when a launch fails)
@@ -30,7 +31,7 @@ class Summary(Callback):
         try:
             from reslab.hparams import write_experiment
 
-            monitor = OmegaConf.select(config, "task.monitor", default="val/acc")
+            monitor = OmegaConf.select(config, "task.monitor", default=DEFAULT_MONITOR)
             write_experiment(config.hydra.sweep.dir, config, domains, monitor)
         except Exception as error:  # noqa: BLE001 - the HParams tab is a convenience: never stop a sweep for it
             print(f"[reslab] no HParams experiment for the sweep ({type(error).__name__}: {error})")

@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from reslab.swept import clean_value, swept_domains
+from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 BASELINE = "noshortcut"
 VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept
@@ -96,7 +97,7 @@ class Sweep:
 
     @property
     def test_key(self) -> str:
-        return self.monitor.replace("val/", "test/")
+        return test_key(self.monitor)
 
     @property
     def variant_key(self) -> str | None:
@@ -187,7 +188,7 @@ def load_sweep(folder: Path) -> Sweep:
     for job in jobs:
         key = tuple(job.overrides.get(k, "") for k in keys)
         groups.setdefault(key, Group(key, [])).jobs.append(job)
-    monitor = next((job.metrics["monitor"] for job in jobs if "monitor" in job.metrics), "val/acc")
+    monitor = next((job.metrics["monitor"] for job in jobs if "monitor" in job.metrics), DEFAULT_MONITOR)
     sweep = Sweep(folder, jobs, keys, [], monitor)
     sweep.groups = sorted(groups.values(), key=lambda g: _sort_key(sweep, g))
     return sweep
