@@ -81,7 +81,7 @@ def choice(*values, optional: bool = False) -> Rule:
 
 
 def boolean(optional: bool = False) -> Rule:
-    return Rule(lambda v: isinstance(v, bool), "true or false", optional)
+    return Rule(lambda v: isinstance(v, bool), "one of true, false", optional)
 
 
 def text(optional: bool = False) -> Rule:

@@ -1,14 +1,16 @@
 """The config schema: what each key of conf/ may hold. The YAML files hold the values and their comments; this
 table holds the types, ranges and choices, once (a test checks that every key in conf/ has a rule here).
 
-Keys are dotted paths; `*` matches one named entry of an open mapping (callbacks.<name>, logger.<name>). Model
-options are checked by the model package's own rules (`reslab.models.layout.check_model_args`), the depth rule
-with them; trainer keys are lightning.Trainer's arguments (conf/trainer/default.yaml lists every one).
+Keys are dotted paths; `*` matches one named entry of an open mapping (callbacks.<name>, logger.<name>). The
+model's keys (`MODEL`: depth, width, model.*) are checked together, with the depth rule and the combinations, by
+`reslab.config.model.check_model`; their choices are what reslab.models implements. Trainer keys are
+lightning.Trainer's arguments (conf/trainer/default.yaml lists every one).
 """
 import re
 
 from reslab.config.rules import (Rule, boolean, choice, component, fraction, integer, number, positive, sequence,
                                  text)
+from reslab.models.options import INITS, MLP_NORMS, NORMS, ORDERS, SHORTCUT_OPS, SHORTCUTS, STEMS
 from reslab.tasks.catalog import TASKS
 
 SEED_MAX = 2**32 - 1  # numpy's and DataLoader workers' seed range
@@ -23,9 +25,33 @@ _MAX_TIME = re.compile(r"^\d{2}:\d{2}:\d{2}:\d{2}$")
 _count_or_fraction = number(0, 1, low_open=True, optional=True) | integer(0)
 _flag = boolean(optional=True)
 
-TOP = {
-    "depth": integer(1),
+MODEL = {
+    "depth": integer(1),  # and a depth of the layouts (reslab.models.layout)
     "width": integer(1, optional=True),
+    "model.block": text(),  # checked against the block catalogue (reslab.models.catalog)
+    "model.module": text(optional=True),  # a module registering a block type of your own (docs/extending.md)
+    "model.shortcut": choice(*SHORTCUTS),
+    "model.stem": choice(*STEMS),
+    "model.zero_init_residual": boolean(),
+    "model.alpha_init": number(),
+    "model.beta_init": number(),
+    "model.learn_beta": boolean(),
+    "model.split_ratio": fraction(),
+    "model.mlp_norm": choice(*MLP_NORMS),
+    "model.dropout": number(0, 1, high_open=True),
+    "model.shortcut_op": choice(*SHORTCUT_OPS),
+    "model.shortcut_scale": number(),
+    "model.branch_scale": number(),
+    "model.gate_bias": number(),
+    "model.shortcut_dropout": number(0, 1, high_open=True),
+    "model.order": choice(*ORDERS),
+    "model.norm": choice(*NORMS),
+    "model.init": choice(*INITS),
+    "model.drop_path": number(0, 1, high_open=True),
+    "model.bottleneck": boolean(),
+}
+
+TOP = {
     "seed": integer(0, SEED_MAX),
     "epochs": integer(1),
     "batch_size": integer(1),
@@ -204,7 +230,7 @@ COMPONENTS = {
     "logger.*.artifact_location": text(optional=True),
 }
 
-RULES: dict[str, Rule] = {**TOP, **TASK, **DATASET, **OPTIM, **SCHEDULER, **TRAINER, **COMPONENTS}
+RULES: dict[str, Rule] = {**MODEL, **TOP, **TASK, **DATASET, **OPTIM, **SCHEDULER, **TRAINER, **COMPONENTS}
 
 
 def rule_for(key: str) -> Rule | None:

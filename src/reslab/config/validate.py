@@ -1,8 +1,8 @@
 """`validate(cfg)`: every meaning check of a composed config, once, before any heavy import or data load.
 
 Values against the schema (types, ranges, choices, finite numbers), then what only a combination decides: the
-model's depth rule and options (the model package's own pure-Python rules), the task against the data set and
-the callbacks, the data files, resume/checkpoint paths, and sizes against the machine's memory. The first
+data set (its catalogue entry, its files), the model's keys with the depth rule for the data's network family,
+the task against the data set and the callbacks, resume/checkpoint paths, and sizes against the machine's memory. The first
 problem raises a one-line `ConfigError`.
 """
 from collections.abc import Mapping
@@ -11,12 +11,13 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.config.limits import check as check_limits
+from reslab.config.model import check_anchor_sizes, check_model
 from reslab.config.resume import check_resumable
 from reslab.config.rules import check
-from reslab.config.schema import rule_for
+from reslab.config.schema import MODEL, rule_for
+from reslab.data.catalog import DATASETS
 from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.errors import ConfigError
-from reslab.models.layout import check_model_args
 from reslab.tasks.catalog import TASKS
 
 # The `callbacks` entry conf/landscape/on.yaml adds: the Hessian of a classifier's loss.
@@ -35,18 +36,23 @@ def validate(cfg: DictConfig) -> None:
     values = to_dict(cfg)
     values.pop("hydra", None)
     _check_values(values, "")
-    check_model_args(**values["model"], depth=values["depth"], width=values["width"])
-    dataset = check_dataset(values["dataset"])
-    _check_task(values, dataset.is_vector(values["dataset"]))
+    dataset = DATASETS.get(values["dataset"]["name"], values["dataset"].get("module"))
+    vector = dataset.is_vector(values["dataset"])
+    layouts = check_model(**values["model"], depth=values["depth"], width=values["width"], vector=vector)
+    _check_task(values, vector)
+    if values["task"]["name"] == "detection":
+        check_anchor_sizes(values["task"]["anchor_sizes"], layouts[False])
+    check_dataset(values["dataset"])
     _check_paths(values)
     check_limits(values, dataset)
 
 
 def _check_values(node: Mapping, prefix: str) -> None:
-    """Each key with a rule is checked; mappings are walked into (the model's keys have their own rules)."""
+    """Each key with a rule is checked; mappings are walked into (the model's keys are checked together, by
+    `check_model`)."""
     for key, value in node.items():
         path = f"{prefix}{key}"
-        if path == "model":
+        if path == "model" or path in MODEL:
             continue
         rule = rule_for(path)
         if rule is not None:
