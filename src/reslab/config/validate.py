@@ -37,6 +37,8 @@ def validate(cfg: DictConfig) -> None:
     values.pop("hydra", None)
     _check_values(values, "")
     dataset = DATASETS.get(values["dataset"]["name"], values["dataset"].get("module"))
+    for key, rule in dataset.rules.items():  # the options only this data set has
+        check(f"dataset.{key}", values["dataset"].get(key), rule)
     vector = dataset.is_vector(values["dataset"])
     layouts = check_model(**values["model"], depth=values["depth"], width=values["width"], vector=vector)
     _check_task(values, vector)

@@ -31,6 +31,7 @@ class DataSet:
     check: Callable[[str, Mapping], None] | None = None  # more checks of its files before training (pure Python)
     fetch: str | None = None  # "module:function" (name, root) downloading the files when `download=true`
     memory: Callable[[Mapping], tuple[str, float, str]] | None = None  # (key, bytes, what) of a set of any size
+    rules: Mapping = field(default_factory=dict)  # {option: reslab.config.rules.Rule} of options only it has
 
     def is_vector(self, options: Mapping) -> bool:
         return self.vector if self.vector is not None else options.get("shape") == "vector"
