@@ -1,5 +1,6 @@
 """The recipes of docs/extending.md work as written: a data set and a block type of your own, each one Python module
-(tests/recipes/stripes.py, halfsum.py) and one YAML file (tests/recipes/conf/), trained through train.py."""
+(tests/recipes/stripes.py, halfsum.py) and one YAML file (tests/recipes/conf/), trained through train.py with a
+callback of your own (tests/recipes/epochs.py) added on the command line."""
 import json
 import subprocess
 import sys
@@ -17,11 +18,13 @@ SEARCHPATH = f"hydra.searchpath=[file://{RECIPES / 'conf'}]"
 
 def test_a_data_set_and_a_block_of_your_own_train_through_train_py(tmp_path):
     command = [sys.executable, "train.py", "dataset=stripes", "model=halfsum", "depth=8", "width=8", "epochs=3",
-               "trainer.accelerator=cpu", "logger=csv", SEARCHPATH, f"hydra.run.dir={tmp_path}"]
+               "trainer.accelerator=cpu", "logger=csv", "+callbacks.count._target_=tests.recipes.epochs.CountEpochs",
+               SEARCHPATH, f"hydra.run.dir={tmp_path}"]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["status"] == "ok" and metrics["test/acc"] >= 0.9, metrics  # stripes are easy to tell apart
+    assert metrics["epochs_seen"] == 3  # the callback's summary()
 
     sys.path.insert(0, str(ROOT))  # where train.py found tests.recipes.*
     try:

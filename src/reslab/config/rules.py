@@ -104,6 +104,12 @@ def component(optional: bool = True) -> Rule:
                 "a mapping with a `_target_` class path", optional)
 
 
+def checked_by(library: str) -> Rule:
+    """A key whose value `library` checks itself, in one line naming the value and what it accepts: reslab does not
+    re-state that rule (the key is still listed in the schema, so every key in conf/ has its rule)."""
+    return Rule(lambda v: True, f"what {library} accepts", optional=True)
+
+
 def check(key: str, value, rule: Rule) -> None:
     if not rule.accepts(value):
         raise ConfigError(f"{key}={_show(value)} is invalid: expected {rule.expected}")
