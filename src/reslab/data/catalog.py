@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from reslab.catalog import Catalog
 from reslab.data import files
+from reslab.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ class DataSet:
     fetch: str | None = None  # "module:function" (name, root) downloading the files when `download=true`
     memory: Callable[[Mapping], tuple[str, float, str]] | None = None  # (key, bytes, what) of a set of any size
     rules: Mapping = field(default_factory=dict)  # {option: reslab.config.rules.Rule} of options only it has
+    # The samples its splits are carved from (an int, or from the options; None: known once the files are read)
+    samples: int | Callable[[Mapping], int] | None = None
+
+    def carved_from(self, options: Mapping) -> int | None:
+        return self.samples(options) if callable(self.samples) else self.samples
 
     def is_vector(self, options: Mapping) -> bool:
         return self.vector if self.vector is not None else options.get("shape") == "vector"
@@ -53,6 +59,19 @@ def register_dataset(name: str, **spec) -> Callable:
     return add
 
 
+def split_sizes(n: int, fractions) -> list[int]:
+    """[rest, part_1, ...] of `n` samples carved by `fractions`; ConfigError (one line) if a split would be empty."""
+    sizes = [round(n * f) for f in fractions]
+    if n - sum(sizes) < 1 or min(sizes, default=1) < 1:
+        raise ConfigError(f"splitting {n} samples by fractions {list(fractions)} leaves an empty split: "
+                          f"use more samples or other dataset.val_fraction/test_fraction")
+    return [n - sum(sizes), *sizes]
+
+
+def _num_samples(options: Mapping) -> int:
+    return options["num_samples"]
+
+
 def _synthetic_memory(options: Mapping) -> tuple[str, float, str]:
     per_sample = options["channels"] * options["image_size"] ** 2 * (4 if options["shape"] == "vector" else 1)
     return "dataset.num_samples", options["num_samples"] * per_sample, f"the samples ({per_sample:,} bytes each)"
@@ -64,19 +83,18 @@ _MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-imag
 _FETCH = "reslab.data.torchvision_sets:fetch"
 
 for _spec in (
-    DataSet("digits", _SKLEARN, side=8, args={"name": "digits"}),
-    *(DataSet(n, _SKLEARN, vector=True, args={"name": n}) for n in ("digits_flat", "wine", "breast_cancer")),
-    DataSet("cifar10", _TORCHVISION, side=32, args={"name": "cifar10"}, fetch=_FETCH, files=(
+    DataSet("digits", _SKLEARN, side=8, args={"name": "digits"}, samples=1797),
+    *(DataSet(n, _SKLEARN, vector=True, args={"name": n}, samples=size)
+      for n, size in (("digits_flat", 1797), ("wine", 178), ("breast_cancer", 569))),
+    DataSet("cifar10", _TORCHVISION, side=32, args={"name": "cifar10"}, fetch=_FETCH, samples=50_000, files=(
         "cifar-10-batches-py", (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"))),
-    DataSet("cifar100", _TORCHVISION, side=32, args={"name": "cifar100"}, fetch=_FETCH,
+    DataSet("cifar100", _TORCHVISION, side=32, args={"name": "cifar100"}, fetch=_FETCH, samples=50_000,
             files=("cifar-100-python", ("train", "test", "meta"))),
-    DataSet("mnist", _TORCHVISION, side=28, args={"name": "mnist"}, fetch=_FETCH, files=("MNIST/raw", _MNIST_FILES),
-            check=files.check_idx_files),
-    DataSet("fashion_mnist", _TORCHVISION, side=28, args={"name": "fashion_mnist"}, fetch=_FETCH,
-            files=("FashionMNIST/raw", _MNIST_FILES), check=files.check_idx_files),
+    *(DataSet(n, _TORCHVISION, side=28, args={"name": n}, fetch=_FETCH, samples=60_000, files=(sub, _MNIST_FILES),
+              check=files.check_idx_files) for n, sub in (("mnist", "MNIST/raw"), ("fashion_mnist", "FashionMNIST/raw"))),
     DataSet("imagefolder", "reslab.data.image_folder:load", check=files.check_image_folder),
-    DataSet("synthetic", "reslab.data.synthetic:load", vector=None, memory=_synthetic_memory),
-    DataSet("shapes", "reslab.data.shapes:load", task="detection"),
+    DataSet("synthetic", "reslab.data.synthetic:load", vector=None, memory=_synthetic_memory, samples=_num_samples),
+    DataSet("shapes", "reslab.data.shapes:load", task="detection", samples=_num_samples),
     DataSet("voc", "reslab.data.voc:load", task="detection",
             files=("VOCdevkit/VOC{year}", ("ImageSets/Main/train.txt", "ImageSets/Main/val.txt"))),
     DataSet("coco", "reslab.data.coco:load", task="detection",

@@ -5,7 +5,7 @@ Imports no torch: it runs before the heavy imports, so a typo or a missing folde
 """
 from collections.abc import Mapping
 
-from reslab.data.catalog import DATASETS, DataSet
+from reslab.data.catalog import DATASETS, DataSet, split_sizes
 from reslab.data.files import check_listed_files
 from reslab.errors import ConfigError
 
@@ -19,6 +19,9 @@ def check_dataset(cfg: Mapping) -> DataSet:
     if cfg.get("val_fraction", 0) + cfg.get("test_fraction", 0) >= 1:
         raise ConfigError(f"dataset.val_fraction + dataset.test_fraction = "
                           f"{cfg['val_fraction'] + cfg['test_fraction']} leaves no training data: keep it below 1")
+    samples = spec.carved_from(cfg)
+    if samples is not None:  # the splits the loader will carve: val (and test) from `samples`
+        split_sizes(samples, [cfg[k] for k in ("val_fraction", "test_fraction") if k in cfg])
     check_listed_files(spec, cfg)
     if spec.check is not None:
         spec.check(spec, cfg)
