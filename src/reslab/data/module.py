@@ -37,20 +37,46 @@ class DataInfo:
     class_names: list[str]
 
 
-class ReslabData(L.LightningDataModule):
-    """`ReslabData(name=..., batch_size=..., seed=..., **options)`, the options being the keys of
-    conf/dataset/<name>.yaml. Call `setup()` (idempotent) before reading `info`."""
+class SplitsData(L.LightningDataModule):
+    """What the DataModules share: the data set's catalogue entry, its loader's options, and the train/val/test
+    loaders over its splits (each subclass batches them with `_batches`). Call `setup()` before reading `info`."""
 
     def __init__(self, name: str, batch_size: int, seed: int, **options):
         super().__init__()
         self.name, self.batch_size, self.seed = name, batch_size, seed
-        self.augment = options.get("augment", False)
         self.num_workers = options.get("num_workers", 0)
-        self.in_memory = options.get("in_memory", False)
-        self.spec = DATASETS.get(name, options.get("module"))
+        self.spec = DATASETS.get(name, options.get("module"))  # its loader is imported on use (coco: pycocotools)
         self.loader_options = {k: v for k, v in options.items() if k not in BATCHING}
         self.splits = None
         self.info: DataInfo | None = None
+
+    def train_dataloader(self):
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = EpochSampler(len(self.splits.train), self.seed, rank, world)
+        # Equal batches (steady shapes for torch.compile, no batch of one for BatchNorm), unless the set is tiny.
+        return self._batches(self.splits.train, sampler, drop_last=len(sampler) >= self.batch_size)
+
+    def val_dataloader(self):
+        return self._batches(self.splits.val)
+
+    def test_dataloader(self):
+        return self._batches(self.splits.test)
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False):
+        raise NotImplementedError
+
+
+class ReslabData(SplitsData):
+    """`ReslabData(name=..., batch_size=..., seed=..., **options)`, the options being the keys of
+    conf/dataset/<name>.yaml: the classification sets. Call `setup()` (idempotent) before reading `info`."""
+
+    def __init__(self, name: str, batch_size: int, seed: int, **options):
+        super().__init__(name, batch_size, seed, **options)
+        self.augment = options.get("augment", False)
+        self.in_memory = options.get("in_memory", False)
         self._prepared = False
         self._generator_key = None
 
@@ -74,18 +100,6 @@ class ReslabData(L.LightningDataModule):
         if self.in_memory:
             self.splits = self.splits.to(self._device())
 
-    def train_dataloader(self):
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = EpochSampler(len(self.splits.train), self.seed, rank, world)
-        # Equal batches (steady shapes for torch.compile, no batch of one for BatchNorm), unless the set is tiny.
-        return self._batches(self.splits.train, sampler, drop_last=len(sampler) >= self.batch_size)
-
-    def val_dataloader(self):
-        return self._batches(self.splits.val)
-
-    def test_dataloader(self):
-        return self._batches(self.splits.test)
-
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Images: random crop + flip while training (when `augment`), then uint8 -> normalised float32."""
         if self.info.kind != "image":
@@ -99,9 +113,6 @@ class ReslabData(L.LightningDataModule):
 
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
-
-    def _device(self) -> torch.device:
-        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False):
         if self.in_memory:
