@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+from torchvision import datasets
 
 from reslab.data import safe_pickle
 from reslab.data.catalog import DATASETS
@@ -14,8 +15,6 @@ from reslab.errors import ConfigError
 
 
 def _dataset_class(name: str):
-    from torchvision import datasets  # imported here: it costs start-up time
-
     return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "mnist": datasets.MNIST,
             "fashion_mnist": datasets.FashionMNIST}[name]
 
