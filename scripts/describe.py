@@ -14,6 +14,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
+from reslab.config.model import check_model
 from reslab.errors import ConfigError
 from reslab.models.options import BLOCK_TYPES, NORMS, ORDERS, SHORTCUT_OPS
 
@@ -94,6 +95,7 @@ def main() -> None:
         for name, overrides in runs.items():
             try:
                 cfg = compose(config_name="train", overrides=overrides)
+                check_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input)
                 model = build_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input,
                                     num_classes=args.classes)
             except (ConfigError, HydraException) as error:

@@ -5,7 +5,7 @@ the detections as a table.
     python scripts/detect.py photo.jpg --torchvision-weights fasterrcnn_resnet50_fpn_coco.pth   # COCO classes
 
 `--torchvision-weights` loads a torchvision `fasterrcnn_resnet50_fpn` state-dict file into reslab's own
-`plain depth=50` detector (see reslab.detector).
+`plain depth=50` detector (see reslab.models.faster_rcnn).
 """
 import argparse
 import math
@@ -24,7 +24,7 @@ from reslab.errors import ConfigError
 def load(run: Path | None, torchvision_weights: Path | None) -> tuple[torch.nn.Module, list[str]]:
     """(detector in eval mode, class names for labels 1..K) from a run folder or a torchvision state dict."""
     if torchvision_weights is not None:
-        from reslab.detector import coco_class_names, load_torchvision_weights, read_state_dict, torchvision_detector
+        from reslab.models.faster_rcnn import coco_class_names, load_torchvision_weights, read_state_dict, torchvision_detector
 
         detector = torchvision_detector()
         load_torchvision_weights(detector, read_state_dict(torchvision_weights))

@@ -11,12 +11,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 MAX_LINES = 250
 
 # Bottom to top: a module imports only from lower layers (and from its own package). The entry point validates
-# with layers 0-2 before anything heavy is imported.
+# with layers 0-4 before anything heavy is imported.
 LAYERS = [
     ("reslab.errors", "reslab.sweep.keys", "reslab.host"),
+    ("reslab.catalog",),
+    ("reslab.tasks.catalog",),
     ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams"),
-    ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
-     "reslab.detector"),
+    ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots"),
     ("reslab.tasks", "reslab.callbacks", "reslab.outdir"),
     ("reslab.checkpoint_files", "reslab.ddp"),
     ("reslab.run", "reslab.landscape.run", "reslab.export"),

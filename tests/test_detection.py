@@ -13,7 +13,7 @@ from PIL import Image
 from conftest import ROOT
 from reslab.config import validate
 from reslab.data.checks import check_dataset
-from reslab.data.detection import DetectionData
+from reslab.data.detection_data import DetectionData
 from reslab.data.shapes import CLASSES
 from reslab.errors import ConfigError
 from reslab.run import run

@@ -11,7 +11,7 @@ from hydra import compose, initialize_config_dir
 
 from reslab.models.blocks import ResidualBlock
 from reslab.models.describe import describe
-from reslab.models.layout import BLOCK_TYPES, OPTION_DEFAULTS, check_model_args
+from reslab.models.layout import BLOCK_TYPES, OPTION_DEFAULTS
 from reslab.models.network import build_model
 from reslab.models.options import ORDERS, SHORTCUT_OPS, ModelOptions
 
@@ -155,45 +155,6 @@ def test_describe_counts_params_flops_and_stage_shapes():
     assert model.training and info["params"] == n_params(model) and info["flops"] > 0
     assert info["stages"] == [("stem", (16, 32, 32)), ("stage1", (16, 32, 32)), ("stage2", (32, 16, 16)),
                               ("stage3", (64, 8, 8)), ("logits", (10,))]
-
-
-@pytest.mark.parametrize("args, named", [
-    (dict(block="resnet"), ["block='resnet'", "plain, weighted, csp, noshortcut"]),
-    (dict(depth=21), ["depth=21", "18, 34, 50, 101, 152", "6n+2"]),
-    (dict(depth=7, input_shape=(12,)), ["depth=7", "2n+2"]),
-    (dict(width=0), ["width=0", ">= 1"]),
-    (dict(width=1.5), ["width=1.5", "integer"]),
-    (dict(colour="red"), ["model.colour", "shortcut"]),
-    (dict(shortcut="conv"), ["model.shortcut='conv'", "projection, zeropad"]),
-    (dict(split_ratio=1.0), ["model.split_ratio=1.0", "(0, 1)"]),
-    (dict(order="foo"), ["model.order='foo'", "post, bn_after_add, relu_before_add, relu_preact, preact"]),
-    (dict(shortcut_op="gate"), ["model.shortcut_op='gate'", "identity, scale, gate_exclusive, gate_shortcut, "
-                                                           "conv1x1, dropout"]),
-    (dict(norm="layer"), ["model.norm='layer'", "batch, group, none"]),
-    (dict(init="xavier"), ["model.init='xavier'", "kaiming, dirac, fixup"]),
-    (dict(drop_path=float("nan")), ["model.drop_path=nan", "[0, 1)"]),
-    (dict(drop_path=1.0), ["model.drop_path=1.0", "[0, 1)"]),
-    (dict(shortcut_dropout=-0.1), ["model.shortcut_dropout=-0.1", "[0, 1)"]),
-    (dict(gate_bias=float("-inf")), ["model.gate_bias=-inf", "finite"]),
-    (dict(shortcut_scale=float("nan")), ["model.shortcut_scale=nan", "finite"]),
-    (dict(branch_scale="half"), ["model.branch_scale='half'", "finite"]),
-    (dict(bottleneck="yes"), ["model.bottleneck='yes'", "true, false"]),
-    (dict(bottleneck=True, depth=32), ["depth=32", "9n+2", "164", "model.bottleneck=true"]),
-    (dict(block="noshortcut", drop_path=0.5), ["model.drop_path=0.5", "block=noshortcut", "needs a shortcut"]),
-    (dict(block="noshortcut", init="fixup"), ["model.init='fixup'", "block=noshortcut", "kaiming or dirac"]),
-    (dict(block="weighted", shortcut_op="scale"), ["model.shortcut_op='scale'", "block=weighted", "plain or csp"]),
-])
-def test_bad_arguments_name_the_value_and_the_choices(args, named):
-    args = dict(block="plain", depth=20, width=None, input_shape=(3, 16, 16), num_classes=10) | args
-    with pytest.raises(ValueError) as error:
-        build_model(**args)
-    assert all(text in str(error.value) for text in named) and "\n" not in str(error.value)
-
-
-def test_depth_check_without_input_shape_accepts_either_family():
-    check_model_args("plain", 22, None)  # an MLP depth, not a conv one
-    with pytest.raises(ValueError, match="depth=21"):
-        check_model_args("plain", 21, None)
 
 
 def test_layout_rules_import_without_torch():

@@ -27,6 +27,7 @@ from reslab.config.resume import digest, plain_overrides, resumed_config
 from reslab.errors import ConfigError, Interrupted, install_signal_handlers
 from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
 from reslab.sweep.callback import summarize_ended_early
+from reslab.tasks.catalog import test_key as test_split_key
 
 log = logging.getLogger("reslab")
 # Errors of the output folder (unwritable, full, read-only) that a user fixes, reported in one line.
@@ -130,7 +131,7 @@ def job(cfg) -> float:
     except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
         return failed(error, run_dir, multirun)
     key = metrics["monitor"]
-    test_key = key.replace("val/", "test/")
+    test_key = test_split_key(key)
     print(f"[reslab] {metrics['status']}: {test_key}={metrics.get(test_key, math.nan):.4f} {key}={metrics[key]:.4f}"
           f" train/loss={metrics['train/loss']:.4g} ({metrics['wall_time_s']:.1f} s) -> {run_dir}")
     return metrics[key]

@@ -27,6 +27,7 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 
 from reslab.sweep.keys import recorded
+from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 # Columns besides the swept keys (which come first): what a reader of the tab asks about a run.
 MAIN = ("model.block", "depth", "width", "dataset.name", "epochs", "batch_size", "lr", "weight_decay", "seed")
@@ -34,7 +35,7 @@ MAIN = ("model.block", "depth", "width", "dataset.name", "epochs", "batch_size",
 
 def metric_keys(monitor: str) -> tuple[str, ...]:
     """The final metrics shown as HParams columns (as hp/<key>)."""
-    return (monitor, monitor.replace("val/", "test/"), "train/loss", "params", "flops", "throughput",
+    return (monitor, test_key(monitor), "train/loss", "params", "flops", "throughput",
             "peak_mem_mb", "wall_time_s")
 
 
@@ -109,7 +110,7 @@ def experiment(cfg, swept: dict, monitor: str) -> Summary:
     return _summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=data))
 
 
-def write_experiment(folder, cfg, swept: dict, monitor: str = "val/acc") -> Path:
+def write_experiment(folder, cfg, swept: dict, monitor: str = DEFAULT_MONITOR) -> Path:
     """The sweep's experiment as an event file at the top of the sweep folder (TensorBoard's log dir); replaces one
     written by an earlier start in the same folder."""
     from tensorboard.compat.proto.event_pb2 import Event

@@ -3,6 +3,7 @@ import lightning as L
 import torch
 
 from reslab.callbacks.blocks import residual_blocks
+from reslab.models.network import ResidualNet
 
 
 class ActivationStats(L.Callback):
@@ -18,7 +19,7 @@ class ActivationStats(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         model = pl_module.model
-        if self.act_std is not None or not hasattr(model, "stem"):  # measured once, on reslab networks
+        if self.act_std is not None or not isinstance(model, ResidualNet):  # once, on reslab nets
             return
         stds = []
         hooks = [block.register_forward_hook(lambda module, args, out: stds.append(out.detach().float().std()))

@@ -9,6 +9,7 @@ import torch
 
 from reslab.callbacks.blocks import log_metrics
 from reslab.models.describe import describe
+from reslab.models.network import ResidualNet
 
 
 class Cost(L.Callback):
@@ -32,7 +33,7 @@ class Cost(L.Callback):
     def on_fit_start(self, trainer, pl_module):
         self._device = pl_module.device
         model = pl_module.model
-        if hasattr(model, "stem"):  # a reslab network; other models (a detector) keep flops = NaN
+        if isinstance(model, ResidualNet):  # other models (a detector) keep flops = NaN
             self.flops = describe(model, trainer.datamodule.info.input_shape)["flops"]
         if pl_module.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(pl_module.device)

@@ -5,6 +5,7 @@ import lightning as L
 import torch
 
 from reslab.data.batches import mix_seed
+from reslab.tasks.catalog import DEFAULT_MONITOR
 
 TRACKED = ("train/loss_epoch", "train/acc", "val/loss", "val/acc")
 
@@ -14,7 +15,7 @@ class History(L.Callback):
     one (e.g. val/map_50). Only values that the same seed reproduces: wall-clock times are in TensorBoard's events
     and metrics.json's wall_time_s / throughput."""
 
-    def __init__(self, monitor: str = "val/acc"):
+    def __init__(self, monitor: str = DEFAULT_MONITOR):
         self.history: list[dict] = []
         self.tracked = tuple(dict.fromkeys((*TRACKED, monitor)))
 

@@ -5,6 +5,7 @@ Rough upper estimates on purpose: they only have to tell 16 GB from 16 TB (`widt
 """
 import os
 
+from reslab.data.catalog import DataSet
 from reslab.errors import ConfigError
 
 SHARE = 0.5  # refuse what would need more than this share of the machine's memory
@@ -21,22 +22,16 @@ def _refuse(key: str, value, need: float, what: str) -> None:
                           f"machine's {have / 2**30:.0f} GiB: choose a smaller {key}")
 
 
-def _image_side(dataset: dict) -> int | None:
-    if "image_size" in dataset:
-        return dataset["image_size"]
-    return {"cifar10": 32, "cifar100": 32, "mnist": 28, "fashion_mnist": 28, "digits": 8}.get(dataset["name"])
-
-
-def check(values: dict) -> None:
+def check(values: dict, spec: DataSet) -> None:
+    """`spec`: the data set's catalogue entry (its fixed image side, the memory a set of any size needs)."""
     dataset, width, depth = values["dataset"], values["width"], values["depth"]
-    side = _image_side(dataset)
+    side = dataset.get("image_size", spec.side)
     if side is not None:
         _refuse("dataset.image_size", side, values["batch_size"] * 3 * side**2 * 4 * 4,
                 f"one batch of {values['batch_size']} float images and their first activations")
-    if dataset["name"] == "synthetic":
-        per_sample = dataset["channels"] * dataset["image_size"] ** 2 * (4 if dataset["shape"] == "vector" else 1)
-        _refuse("dataset.num_samples", dataset["num_samples"], dataset["num_samples"] * per_sample,
-                f"the samples ({per_sample:,} bytes each)")
+    if spec.memory is not None:
+        key, need, what = spec.memory(dataset)
+        _refuse(key, dataset[key.removeprefix("dataset.")], need, what)
     if width is not None:
         params = depth * 9 * (8 * width) ** 2  # every conv as wide as the widest stage: an upper bound
         _refuse("width", width, params * 16, f"the weights, gradients and optimizer state (~{params:.1e} parameters)")

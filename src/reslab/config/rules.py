@@ -81,7 +81,7 @@ def choice(*values, optional: bool = False) -> Rule:
 
 
 def boolean(optional: bool = False) -> Rule:
-    return Rule(lambda v: isinstance(v, bool), "true or false", optional)
+    return Rule(lambda v: isinstance(v, bool), "one of true, false", optional)
 
 
 def text(optional: bool = False) -> Rule:
@@ -102,6 +102,12 @@ def component(optional: bool = True) -> Rule:
     """A `_target_` mapping (a callback, logger, plugin ...) or null."""
     return Rule(lambda v: hasattr(v, "get") and isinstance(v.get("_target_"), str),
                 "a mapping with a `_target_` class path", optional)
+
+
+def checked_by(library: str) -> Rule:
+    """A key whose value `library` checks itself, in one line naming the value and what it accepts: reslab does not
+    re-state that rule (the key is still listed in the schema, so every key in conf/ has its rule)."""
+    return Rule(lambda v: True, f"what {library} accepts", optional=True)
 
 
 def check(key: str, value, rule: Rule) -> None:

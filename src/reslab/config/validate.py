@@ -1,8 +1,8 @@
 """`validate(cfg)`: every meaning check of a composed config, once, before any heavy import or data load.
 
 Values against the schema (types, ranges, choices, finite numbers), then what only a combination decides: the
-model's depth rule and options (the model package's own pure-Python rules), the task against the data set and
-the callbacks, the data files, resume/checkpoint paths, and sizes against the machine's memory. The first
+data set (its catalogue entry, its files), the model's keys with the depth rule for the data's network family,
+the task against the data set and the callbacks, resume/checkpoint paths, and sizes against the machine's memory. The first
 problem raises a one-line `ConfigError`.
 """
 from collections.abc import Mapping
@@ -11,11 +11,16 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from reslab.config.limits import check as check_limits
+from reslab.config.model import check_anchor_sizes, check_model
 from reslab.config.rules import check
-from reslab.config.schema import MONITORS, rule_for
-from reslab.data.checks import VECTOR_SETS, check_dataset, check_task_dataset
+from reslab.config.schema import MODEL, rule_for
+from reslab.data.catalog import DATASETS
+from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.errors import ConfigError
-from reslab.models.layout import check_model_args
+from reslab.tasks.catalog import TASKS
+
+# The `callbacks` entry conf/landscape/on.yaml adds: the Hessian of a classifier's loss.
+CURVATURE = "curvature"
 
 
 def to_dict(node) -> dict:
@@ -30,18 +35,25 @@ def validate(cfg: DictConfig) -> None:
     values = to_dict(cfg)
     values.pop("hydra", None)
     _check_values(values, "")
-    check_model_args(**values["model"], depth=values["depth"], width=values["width"])
-    _check_task(values)
+    dataset = DATASETS.get(values["dataset"]["name"], values["dataset"].get("module"))
+    for key, rule in dataset.rules.items():  # the options only this data set has
+        check(f"dataset.{key}", values["dataset"].get(key), rule)
+    vector = dataset.is_vector(values["dataset"])
+    layouts = check_model(**values["model"], depth=values["depth"], width=values["width"], vector=vector)
+    _check_task(values, vector)
+    if values["task"]["name"] == "detection":
+        check_anchor_sizes(values["task"]["anchor_sizes"], layouts[False])
     check_dataset(values["dataset"])
     _check_paths(values)
-    check_limits(values)
+    check_limits(values, dataset)
 
 
 def _check_values(node: Mapping, prefix: str) -> None:
-    """Each key with a rule is checked; mappings are walked into (the model's keys have their own rules)."""
+    """Each key with a rule is checked; mappings are walked into (the model's keys are checked together, by
+    `check_model`)."""
     for key, value in node.items():
         path = f"{prefix}{key}"
-        if path == "model":
+        if path == "model" or path in MODEL:
             continue
         rule = rule_for(path)
         if rule is not None:
@@ -50,26 +62,21 @@ def _check_values(node: Mapping, prefix: str) -> None:
             _check_values(value, f"{path}.")
 
 
-def _targets(values: dict, group: str) -> dict[str, str]:
-    return {name: spec["_target_"] for name, spec in (values.get(group) or {}).items() if spec}
-
-
-def _check_task(values: dict) -> None:
+def _check_task(values: dict, vector: bool) -> None:
     task = values["task"]
     name = task["name"]
-    if task["monitor"] not in MONITORS[name]:
+    monitors = TASKS.get(name).monitors
+    if task["monitor"] not in monitors:
         raise ConfigError(f"task.monitor={task['monitor']!r} is invalid for task={name}: "
-                          f"choose one of {', '.join(MONITORS[name])}")
+                          f"choose one of {', '.join(monitors)}")
     check_task_dataset(name, values["dataset"]["name"])
-    if name == "detection" and task["compile"]:
-        raise ConfigError("task.compile=true is not supported by task=detection: use task.compile=false")
-    curvature = [k for k, target in _targets(values, "callbacks").items() if target.endswith(".Curvature")]
-    if curvature and name != "classification":
-        raise ConfigError(f"landscape=on (callbacks.{curvature[0]}) needs task=classification, not task={name}")
+    if task["compile"] and not TASKS.get(name).compiles:
+        raise ConfigError(f"task.compile=true is not supported by task={name}: use task.compile=false")
+    if (values.get("callbacks") or {}).get(CURVATURE) and name != "classification":
+        raise ConfigError(f"landscape=on (callbacks.{CURVATURE}) needs task=classification, not task={name}")
     trainer = values["trainer"]
     if trainer["enable_checkpointing"] is False and values["resume"] is not None:
         raise ConfigError("trainer.enable_checkpointing=false cannot resume a run: it writes no checkpoints")
-    vector = values["dataset"]["name"] in VECTOR_SETS or values["dataset"].get("shape") == "vector"
     if values["batch_size"] < 2 and vector and values["model"].get("mlp_norm", "batch") == "batch":
         raise ConfigError(f"batch_size={values['batch_size']} is too small for BatchNorm on vector data: "
                           f"use batch_size >= 2 or model.mlp_norm=layer")

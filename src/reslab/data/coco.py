@@ -10,7 +10,7 @@ import os
 import torch
 from torchvision.datasets import CocoDetection
 
-from reslab.data.detection import ImageFiles
+from reslab.data.detection_data import ImageFiles
 from reslab.data.splits import Splits, carve
 from reslab.errors import ConfigError
 

@@ -13,18 +13,6 @@ from pathlib import Path
 
 from reslab.errors import ConfigError
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                "t10k-labels-idx1-ubyte")
-# Where torchvision's download puts each file-based set under `root`, and the files read from there
-# ({year} and other option names are filled in from the config).
-FILES = {
-    "voc": ("VOCdevkit/VOC{year}", ("ImageSets/Main/train.txt", "ImageSets/Main/val.txt")),
-    "coco": (".", ("annotations/instances_train{year}.json", "annotations/instances_val{year}.json")),
-    "cifar10": ("cifar-10-batches-py", (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")),
-    "cifar100": ("cifar-100-python", ("train", "test", "meta")),
-    "mnist": ("MNIST/raw", _MNIST_FILES),
-    "fashion_mnist": ("FashionMNIST/raw", _MNIST_FILES),
-}
 MNIST_CLASSES = 10
 
 # torchvision's ImageFolder extensions (torchvision.datasets.folder.IMG_EXTENSIONS).
@@ -36,24 +24,24 @@ FULL_CHECK_LIMIT = 20_000
 SPLITS = ("train", "val", "test")
 
 
-def check_files(name: str, cfg: Mapping) -> None:
-    """Raise ConfigError (one line) for the first problem with the files of data set `name` (its config `cfg`)."""
-    if name in FILES and not cfg.get("download"):
-        _check_files(name, cfg)
-        if name in ("mnist", "fashion_mnist"):
-            check_idx(name, Path(cfg["root"]) / FILES[name][0])
-    if name == "imagefolder":
-        _check_image_folder(Path(cfg["root"]))
-
-
-def _check_files(name: str, cfg: Mapping) -> None:
-    sub, files = FILES[name]
+def check_listed_files(spec, cfg: Mapping) -> None:
+    """The files a data set's catalogue entry lists (`spec.files`: where torchvision puts them under `root`) are
+    there, unless `download=true` fetches them first."""
+    if spec.files is None or cfg.get("download"):
+        return
+    sub, names = spec.files
     folder = Path(cfg["root"]).absolute() / sub.format(**cfg)
-    absent = [f.format(**cfg) for f in files if not (folder / f.format(**cfg)).is_file()]
+    absent = [f.format(**cfg) for f in names if not (folder / f.format(**cfg)).is_file()]
     if absent:
         fetch = "set dataset.download=true to fetch it there, or " if "download" in cfg else "set "
-        raise ConfigError(f"dataset {name}: no data at {folder} (missing {', '.join(absent)}); "
+        raise ConfigError(f"dataset {spec.name}: no data at {folder} (missing {', '.join(absent)}); "
                           f"{fetch}dataset.root to where it lies")
+
+
+def check_idx_files(spec, cfg: Mapping) -> None:
+    """MNIST-format sets: the idx files are whole (see `check_idx`)."""
+    if not cfg.get("download"):
+        check_idx(spec.name, Path(cfg["root"]) / spec.files[0])
 
 
 def check_idx(name: str, folder: Path) -> None:
@@ -177,10 +165,10 @@ def _image_files(top: Path, seen_dirs: set[str]) -> list[str]:
     return [os.path.join(folder, name) for folder, names in sorted(walked) for name in names]
 
 
-def _check_image_folder(root: Path) -> None:
+def check_image_folder(spec, cfg: Mapping) -> None:
     """The folder's layout (see `image_folder_files`), then every image decodes: in full when there are at most
     FULL_CHECK_LIMIT of them, else by header (the loader stops cleanly at a bad one)."""
-    _, splits = image_folder_files(root)
+    _, splits = image_folder_files(Path(cfg["root"]))
     paths = [path for samples in splits.values() for path, _ in samples]
     check_images(paths, full=len(paths) <= FULL_CHECK_LIMIT)
 

@@ -5,27 +5,26 @@ any set with `in_memory=false`) go through a DataLoader. Images travel as uint8 
 on the device, after the transfer. Training order and augmentation of epoch e depend only on (seed, e).
 """
 from dataclasses import dataclass, replace
-from functools import partial
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from reslab.data import image_folder, sklearn_sets, synthetic, torchvision_sets
+from reslab.catalog import resolve
 from reslab.data.augment import channel_stats, crop_flip, normalize, standardize
 from reslab.data.batches import EpochSampler, TensorBatches, mix_seed
+from reslab.data.catalog import DATASETS, DataSet
 from reslab.data.workers import workers_for
 
 PADDING = 4  # the standard CIFAR augmentation: 4-pixel zero padding, random crop back to size, horizontal flip
 
-_LOADERS = {
-    **{name: partial(sklearn_sets.load, name) for name in ("digits", "digits_flat", "wine", "breast_cancer")},
-    **{name: partial(torchvision_sets.load, name) for name in ("cifar10", "cifar100", "mnist", "fashion_mnist")},
-    "imagefolder": image_folder.load,
-    "synthetic": synthetic.load,
-}
-# Options the DataModule acts on itself; every other option goes to the set's loader.
-_BATCHING = ("augment", "in_memory", "num_workers")
+# Options the DataModule acts on itself (and the catalogue's `module`); every other option goes to the set's loader.
+BATCHING = ("augment", "in_memory", "num_workers", "module")
+
+
+def load_splits(spec: DataSet, options: dict):
+    """The `Splits` of a data set from its catalogue entry's loader (`options`: its config; `BATCHING` left out)."""
+    return resolve(spec.loader)(**spec.args, **{k: v for k, v in options.items() if k not in BATCHING})
 
 
 @dataclass(frozen=True)
@@ -38,41 +37,18 @@ class DataInfo:
     class_names: list[str]
 
 
-class ReslabData(L.LightningDataModule):
-    """`ReslabData(name=..., batch_size=..., seed=..., **options)`, the options being the keys of
-    conf/dataset/<name>.yaml. Call `setup()` (idempotent) before reading `info`."""
+class SplitsData(L.LightningDataModule):
+    """What the DataModules share: the data set's catalogue entry, its loader's options, and the train/val/test
+    loaders over its splits (each subclass batches them with `_batches`). Call `setup()` before reading `info`."""
 
     def __init__(self, name: str, batch_size: int, seed: int, **options):
         super().__init__()
         self.name, self.batch_size, self.seed = name, batch_size, seed
-        self.augment = options.get("augment", False)
         self.num_workers = options.get("num_workers", 0)
-        self.in_memory = options.get("in_memory", False)
-        self.loader_options = {k: v for k, v in options.items() if k not in _BATCHING}
+        self.spec = DATASETS.get(name, options.get("module"))  # its loader is imported on use (coco: pycocotools)
+        self.loader_options = {k: v for k, v in options.items() if k not in BATCHING}
         self.splits = None
         self.info: DataInfo | None = None
-        self._prepared = False
-        self._generator_key = None
-
-    def prepare_data(self) -> None:
-        """Download the files of a file-based set when `download=true` (Lightning runs this on one process)."""
-        if self.loader_options.get("download") and not self._prepared:
-            torchvision_sets.fetch(self.name, self.loader_options["root"])
-        self._prepared = True
-
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits is None:
-            self.prepare_data()
-            self.splits = _standardized(_LOADERS[self.name](**self.loader_options))
-            x = self.splits.train[0][0]
-            kind = "image" if x.dim() == 3 else "vector"
-            self.info = DataInfo(tuple(x.shape), len(self.splits.class_names), kind, self.splits.class_names)
-            self.in_memory = self.in_memory and isinstance(self.splits.train, TensorDataset)
-            if kind == "image":
-                mean_std = self.splits.mean_std or channel_stats(self.splits.train.tensors[0])
-                self._mean, self._std = (torch.as_tensor(s, dtype=torch.float32) for s in mean_std)
-        if self.in_memory:
-            self.splits = self.splits.to(self._device())
 
     def train_dataloader(self):
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
@@ -85,6 +61,44 @@ class ReslabData(L.LightningDataModule):
 
     def test_dataloader(self):
         return self._batches(self.splits.test)
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False):
+        raise NotImplementedError
+
+
+class ReslabData(SplitsData):
+    """`ReslabData(name=..., batch_size=..., seed=..., **options)`, the options being the keys of
+    conf/dataset/<name>.yaml: the classification sets. Call `setup()` (idempotent) before reading `info`."""
+
+    def __init__(self, name: str, batch_size: int, seed: int, **options):
+        super().__init__(name, batch_size, seed, **options)
+        self.augment = options.get("augment", False)
+        self.in_memory = options.get("in_memory", False)
+        self._prepared = False
+        self._generator_key = None
+
+    def prepare_data(self) -> None:
+        """Download the files of a file-based set when `download=true` (Lightning runs this on one process)."""
+        if self.loader_options.get("download") and self.spec.fetch and not self._prepared:
+            resolve(self.spec.fetch)(self.name, self.loader_options["root"])
+        self._prepared = True
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is None:
+            self.prepare_data()
+            self.splits = _standardized(load_splits(self.spec, self.loader_options))
+            x = self.splits.train[0][0]
+            kind = "image" if x.dim() == 3 else "vector"
+            self.info = DataInfo(tuple(x.shape), len(self.splits.class_names), kind, self.splits.class_names)
+            self.in_memory = self.in_memory and isinstance(self.splits.train, TensorDataset)
+            if kind == "image":
+                mean_std = self.splits.mean_std or channel_stats(self.splits.train.tensors[0])
+                self._mean, self._std = (torch.as_tensor(s, dtype=torch.float32) for s in mean_std)
+        if self.in_memory:
+            self.splits = self.splits.to(self._device())
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """Images: random crop + flip while training (when `augment`), then uint8 -> normalised float32."""
@@ -99,9 +113,6 @@ class ReslabData(L.LightningDataModule):
 
     def _epoch(self) -> int:
         return self.trainer.current_epoch if self.trainer is not None else 0
-
-    def _device(self) -> torch.device:
-        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
     def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False):
         if self.in_memory:

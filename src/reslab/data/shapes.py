@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from reslab.data.detection import InMemoryDetection
+from reslab.data.detection_data import InMemoryDetection
 from reslab.data.splits import Splits, carve
 
 CLASSES = ["circle", "square", "triangle", "cross"]

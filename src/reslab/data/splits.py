@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from reslab.errors import ConfigError
+from reslab.data.catalog import split_sizes
 
 
 @dataclass
@@ -27,15 +27,10 @@ class Splits:
 
 
 def carve(dataset: Dataset, fractions: Sequence[float], seed: int) -> list[Dataset]:
-    """[rest, part_1, ...]: disjoint random parts of `dataset`, part_i holding round(fractions[i] * len) items."""
-    n = len(dataset)
-    sizes = [round(n * f) for f in fractions]
-    rest = n - sum(sizes)
-    if rest < 1 or min(sizes, default=1) < 1:
-        raise ConfigError(f"splitting {n} samples by fractions {list(fractions)} leaves an empty split: "
-                          f"use more samples or other dataset.val_fraction/test_fraction")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return [_take(dataset, idx) for idx in order.split([rest, *sizes])]
+    """[rest, part_1, ...]: disjoint random parts of `dataset`, part_i holding round(fractions[i] * len) items (an
+    empty split is refused before training where the catalogue knows the size, here otherwise)."""
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
+    return [_take(dataset, idx) for idx in order.split(split_sizes(len(dataset), fractions))]
 
 
 def _take(dataset: Dataset, idx: Tensor) -> Dataset:

@@ -1,20 +1,20 @@
 """CIFAR-10/100, MNIST and Fashion-MNIST from their on-disk formats under `root`, where torchvision's download
-puts them (see `files.FILES`), held as uint8 NCHW tensors."""
+puts them (their catalogue entries' `files`, reslab.data.catalog), held as uint8 NCHW tensors."""
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+from torchvision import datasets
 
 from reslab.data import safe_pickle
-from reslab.data.files import FILES, check_idx
+from reslab.data.catalog import DATASETS
+from reslab.data.files import check_idx
 from reslab.data.splits import Splits, carve
 from reslab.errors import ConfigError
 
 
 def _dataset_class(name: str):
-    from torchvision import datasets  # imported here: it costs start-up time
-
     return {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "mnist": datasets.MNIST,
             "fashion_mnist": datasets.FashionMNIST}[name]
 
@@ -38,7 +38,7 @@ def _read_cifar(name: str, root: str):
     """CIFAR's python batches: pickled dicts with `data` (N x 3072 uint8, channel-major) and `labels` (CIFAR-10)
     or `fine_labels` (CIFAR-100). Read directly: torchvision's CIFAR classes check each file's md5 on every load,
     and unpickle with plain pickle, which runs whatever code a crafted file names; `safe_pickle` refuses it."""
-    sub, files = FILES[name]
+    sub, files = DATASETS.get(name).files
     folder = Path(root) / sub
     *train_files, test_file, meta_file = files
     classes = 10 if name == "cifar10" else 100
@@ -100,10 +100,11 @@ def _not_cifar(name: str, path: Path, why: str) -> ConfigError:
 def _read_mnist(name: str, root: str):
     """MNIST-format idx files under <root>/<MNIST|FashionMNIST>/raw, read by torchvision's classes."""
     cls = _dataset_class(name)
-    check_idx(name, Path(root) / FILES[name][0])  # torchvision's reader fails on a bad file with an assertion
+    folder = Path(root) / DATASETS.get(name).files[0]
+    check_idx(name, folder)  # torchvision's reader fails on a bad file with an assertion
     try:
         train, test = (cls(root, train=flag, download=False) for flag in (True, False))
     except (AssertionError, RuntimeError, ValueError, OSError) as err:
-        raise ConfigError(f"dataset {name}: the idx files under {Path(root) / FILES[name][0]} do not read "
+        raise ConfigError(f"dataset {name}: the idx files under {folder} do not read "
                           f"({type(err).__name__}: {(str(err).strip() or 'bad header').splitlines()[0]})") from None
     return *((ds.data.unsqueeze(1), ds.targets.long()) for ds in (train, test)), list(train.classes)

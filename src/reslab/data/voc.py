@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 import torch
 from torchvision.datasets import VOCDetection
 
-from reslab.data.detection import ImageFiles
+from reslab.data.detection_data import ImageFiles
 from reslab.data.splits import Splits, carve
 from reslab.errors import ConfigError
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from reslab.models.catalog import BlockType
 from reslab.models.layers import DropPath, Family, ShortcutDropout, ZeroPadShortcut
-from reslab.models.options import ORDERS
+from reslab.models.options import ORDERS, ModelOptions
 
 MERGES = ("none", "sum", "weighted", "scale", "gate_exclusive", "gate_shortcut")
 
@@ -59,34 +60,26 @@ class ResidualBlock(nn.Module):
 
 @dataclass(frozen=True)
 class BlockDesign:
-    """What each block of a network computes (the block type and model options, as data)."""
+    """What each block of a network computes: the merge of F and S with its two factors, and the model options
+    (where BN and ReLU sit, the shortcut, the gate bias, the drop rates: `ModelOptions`, declared once)."""
 
-    merge: str = "sum"
-    order: str = "post"
-    shortcut: str = "projection"  # where the shape changes: projection | zeropad
-    shortcut_op: str = "identity"  # what S computes on top: identity | conv1x1 | dropout
+    merge: str  # none | sum | weighted | scale | gate_exclusive | gate_shortcut
+    opts: ModelOptions
     alpha: float = 1.0  # weighted / scale: branch factor
     beta: float = 1.0  # weighted / scale: shortcut factor
-    learn_beta: bool = True
-    gate_bias: float = -6.0
-    shortcut_dropout: float = 0.5
-    drop_path: float = 0.0  # at the last block; block i of L drops with drop_path * i / L
 
     @classmethod
-    def of(cls, block: str, opts: dict) -> "BlockDesign":
-        """The design of `block` (plain | weighted | csp | noshortcut; CSP stages hold plain blocks)."""
-        op = opts["shortcut_op"]
-        common = dict(order=opts["order"], shortcut=opts["shortcut"], drop_path=opts["drop_path"])
-        if block == "noshortcut":
-            return cls(merge="none", **common)
-        if block == "weighted":
-            return cls(merge="weighted", alpha=opts["alpha_init"], beta=opts["beta_init"],
-                       learn_beta=opts["learn_beta"], **common)
-        if op == "scale":
-            return cls(merge="scale", alpha=opts["branch_scale"], beta=opts["shortcut_scale"], **common)
-        if op.startswith("gate"):
-            return cls(merge=op, gate_bias=opts["gate_bias"], **common)
-        return cls(shortcut_op=op, shortcut_dropout=opts["shortcut_dropout"], **common)
+    def of(cls, block: BlockType, opts: ModelOptions) -> "BlockDesign":
+        """The design of a block type (CSP stages hold blocks of their type's merge); shortcut_op scale and the
+        gates change a sum's merge, conv1x1 and dropout its shortcut."""
+        op = opts.shortcut_op
+        if block.merge == "weighted":
+            return cls("weighted", opts, opts.alpha_init, opts.beta_init)
+        if block.merge == "sum" and op == "scale":
+            return cls("scale", opts, opts.branch_scale, opts.shortcut_scale)
+        if block.merge == "sum" and op.startswith("gate"):
+            return cls(op, opts)
+        return cls(block.merge, opts)
 
 
 def unit_templates(order: str, units: int, fixup: bool) -> list[str]:
@@ -118,25 +111,26 @@ def make_branch(fam: Family, order: str, plan, share_pre: bool) -> tuple[nn.Modu
 def make_shortcut(design: BlockDesign, fam: Family, cin: int, cout: int, stride: int) -> nn.Module:
     """S: a 1x1 conv (shortcut_op=conv1x1); else the identity, where the shape changes a 1x1 projection (with a
     norm when the branch ends with one) or option A; then the dropout of shortcut_op=dropout."""
-    if design.shortcut_op == "conv1x1":
+    opts = design.opts
+    if opts.shortcut_op == "conv1x1":
         return fam.weight(cin, cout, 1, stride)
     if cin == cout and stride == 1:
         shortcut = nn.Identity()
-    elif design.shortcut == "projection":
-        ends_with_norm = "n" in ORDERS[design.order][1].rsplit("c", 1)[1]
+    elif opts.shortcut == "projection":
+        ends_with_norm = "n" in ORDERS[opts.order][1].rsplit("c", 1)[1]
         norm = fam.norm_layer(cout) if ends_with_norm else None
         shortcut = nn.Sequential(fam.weight(cin, cout, 1, stride), *([norm] if norm is not None else []))
     else:
         shortcut = ZeroPadShortcut(cout, stride)
-    if design.shortcut_op == "dropout":
-        return nn.Sequential(shortcut, ShortcutDropout(design.shortcut_dropout))
+    if opts.shortcut_op == "dropout":
+        return nn.Sequential(shortcut, ShortcutDropout(opts.shortcut_dropout))
     return shortcut
 
 
 def make_gate(design: BlockDesign, fam: Family, cin: int, cout: int, stride: int) -> nn.Sequential:
     """g(h) = sigmoid(1x1 conv(h) + b), b initialised to `gate_bias` (He et al. 2016; highway networks)."""
     layer = fam.weight(cin, cout, 1, stride, bias=True)
-    nn.init.constant_(layer.bias, design.gate_bias)
+    nn.init.constant_(layer.bias, design.opts.gate_bias)
     return nn.Sequential(layer, nn.Sigmoid())
 
 
@@ -144,10 +138,10 @@ def make_block(design: BlockDesign, fam: Family, plan, drop_path: float = 0.0) -
     """The block whose branch has the units of `plan` [(cin, cout, kernel, stride), ...]."""
     cin, cout, stride = plan[0][0], plan[-1][1], max(unit[3] for unit in plan)
     has_shortcut = design.merge != "none"
-    pre, branch = make_branch(fam, design.order, plan, has_shortcut and (cin != cout or stride != 1))
-    post = fam.layers(ORDERS[design.order][2], cout, cout)
+    pre, branch = make_branch(fam, design.opts.order, plan, has_shortcut and (cin != cout or stride != 1))
+    post = fam.layers(ORDERS[design.opts.order][2], cout, cout)
     return ResidualBlock(
         branch, make_shortcut(design, fam, cin, cout, stride) if has_shortcut else None, design.merge,
-        alpha=design.alpha, beta=design.beta, learn_beta=design.learn_beta, pre=pre, post=nn.Sequential(*post),
+        alpha=design.alpha, beta=design.beta, learn_beta=design.opts.learn_beta, pre=pre, post=nn.Sequential(*post),
         gate=make_gate(design, fam, cin, cout, stride) if design.merge.startswith("gate") else None,
         drop_path=drop_path)

@@ -22,35 +22,43 @@ class ZeroPadShortcut(nn.Module):
         return functional.pad(x, (0, 0, 0, 0, 0, self.cout - x.shape[1]))
 
 
-class ScalarBias(nn.Module):
+class _Scalar(nn.Module):
+    """op(x, p) with one learnable scalar parameter p, called `NAME`, starting at `START`."""
+
+    NAME, START, OP = "bias", 0.0, torch.add
+
+    def __init__(self):
+        super().__init__()
+        self.register_parameter(self.NAME, nn.Parameter(torch.tensor(self.START)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.OP(x, getattr(self, self.NAME))
+
+
+class ScalarBias(_Scalar):
     """x + b with one learnable scalar b, initialised to 0 (Fixup)."""
 
-    def __init__(self):
-        super().__init__()
-        self.bias = nn.Parameter(torch.zeros(()))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.bias
-
-
-class ScalarScale(nn.Module):
+class ScalarScale(_Scalar):
     """s * x with one learnable scalar s, initialised to 1 (Fixup's multiplier)."""
 
-    def __init__(self):
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(()))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.scale
+    NAME, START, OP = "scale", 1.0, torch.mul
 
 
-class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016), per sample: in training each sample's input is zeroed with
-    probability `p` and the others are scaled by 1 / (1 - p); in eval mode the identity."""
+class _Drop(nn.Module):
+    """A layer that drops with probability `p` while training."""
 
     def __init__(self, p: float):
         super().__init__()
         self.p = p
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:.4g}"
+
+
+class DropPath(_Drop):
+    """Stochastic depth (Huang et al. 2016), per sample: in training each sample's input is zeroed with
+    probability `p` and the others are scaled by 1 / (1 - p); in eval mode the identity."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -59,25 +67,15 @@ class DropPath(nn.Module):
         mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device, dtype=x.dtype).bernoulli_(keep)
         return x * mask / keep
 
-    def extra_repr(self) -> str:
-        return f"p={self.p:.4g}"
 
-
-class ShortcutDropout(nn.Module):
+class ShortcutDropout(_Drop):
     """He et al. 2016's dropout shortcut: each element kept with probability 1 - p and NOT rescaled, so the
     shortcut carries (1 - p) x in expectation ("a scale of 0.5" at p = 0.5); eval mode multiplies by 1 - p."""
-
-    def __init__(self, p: float):
-        super().__init__()
-        self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return x * (1 - self.p)
         return x * torch.empty_like(x).bernoulli_(1 - self.p)
-
-    def extra_repr(self) -> str:
-        return f"p={self.p:.4g}"
 
 
 @dataclass(frozen=True)

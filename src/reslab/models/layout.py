@@ -1,5 +1,5 @@
-"""Depth rules and option checks, shared by every block type. Pure Python: the config validator imports this
-before torch is loaded.
+"""Depth rules, shared by every block type: the stages a depth makes and the words for the valid depths. Pure
+Python: the config validator reads it before torch is loaded (and refuses a depth without a layout).
 
 Conv networks (input (C, H, W)):
   - ImageNet stages, depth 18/34 (basic blocks) and 50/101/152 (bottleneck blocks): 4 stages, widths
@@ -14,8 +14,7 @@ Residual MLP (input (F,)): depth 2n+2 counts linear layers like conv depth count
 """
 from dataclasses import dataclass
 
-from reslab.errors import ConfigError
-from reslab.models.options import BLOCK_TYPES, OPTION_DEFAULTS, check_options  # noqa: F401 (re-exported)
+from reslab.models.options import BLOCK_TYPES, OPTION_DEFAULTS  # noqa: F401 (re-exported)
 
 IMAGENET_STAGES = {18: (False, (2, 2, 2, 2)), 34: (False, (3, 4, 6, 3)), 50: (True, (3, 4, 6, 3)),
                    101: (True, (3, 4, 23, 3)), 152: (True, (3, 8, 36, 3))}
@@ -55,19 +54,25 @@ def mlp_layout(depth: int) -> Layout | None:
     return None
 
 
-def _conv_depths(bottleneck: bool) -> str:
+def conv_depths(bottleneck: bool) -> str:
+    """The valid conv depths, in words."""
     return f"{BOTTLENECK_DEPTHS} with model.bottleneck=true" if bottleneck else CONV_DEPTHS
 
 
-def model_layout(depth: int, input_shape, bottleneck: bool = False) -> Layout:
-    """The layout for `depth` on inputs of `input_shape` ((C, H, W) conv, (F,) MLP); ConfigError if none.
+def model_layout(depth: int, input_shape, bottleneck: bool = False) -> Layout | None:
+    """The layout for `depth` on inputs of `input_shape` ((C, H, W) conv, (F,) MLP), None if there is none.
     `bottleneck` asks conv networks for bottleneck blocks (MLPs ignore it)."""
-    is_mlp = len(input_shape) == 1
-    layout = mlp_layout(depth) if is_mlp else conv_layout(depth, bottleneck)
-    if layout is None:
-        raise ConfigError(f"depth={depth!r} is invalid for {'an MLP' if is_mlp else 'a conv network'}: "
-                          f"valid depths are {MLP_DEPTHS if is_mlp else _conv_depths(bottleneck)}")
-    return layout
+    return mlp_layout(depth) if len(input_shape) == 1 else conv_layout(depth, bottleneck)
+
+
+def stage_outputs(layout: Layout, width: int, conv: bool) -> list[int]:
+    """Each stage's output channels (features): w, 2w, 4w, ... (x4 for bottlenecks); an MLP's one stage keeps w."""
+    return [width * 2**i * layout.expansion for i in range(len(layout.blocks))] if conv else [width]
+
+
+def csp_part(cout: int, split_ratio: float) -> int:
+    """Channels through a CSP stage's blocks (the config layer refuses a ratio that leaves a part empty)."""
+    return round(cout * split_ratio)
 
 
 def stem_for(input_shape, stem: str) -> str:
@@ -75,26 +80,3 @@ def stem_for(input_shape, stem: str) -> str:
     if stem != "auto":
         return stem
     return "cifar" if max(input_shape[1:]) <= SMALL_IMAGE else "imagenet"
-
-
-def check_model_args(block, depth, width, input_shape=None, **options) -> dict:
-    """Raise ConfigError (one line naming the value and the valid choices) for any bad model argument.
-
-    Without `input_shape` the depth only has to be valid for a conv network or an MLP; `build_model` checks
-    it against the actual input. Returns the options completed with their defaults.
-    """
-    opts = check_options(block, options)
-    bottleneck = opts["bottleneck"]
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ConfigError(f"depth={depth!r} is invalid: expected an integer, conv {_conv_depths(bottleneck)}; "
-                          f"MLP {MLP_DEPTHS}")
-    if input_shape is not None:
-        if len(input_shape) not in (1, 3):
-            raise ConfigError(f"input_shape={tuple(input_shape)!r} is invalid: expected (C, H, W) or (F,)")
-        model_layout(depth, input_shape, bottleneck)
-    elif conv_layout(depth, bottleneck) is None and mlp_layout(depth) is None:
-        raise ConfigError(f"depth={depth!r} is invalid: valid depths are conv {_conv_depths(bottleneck)}; "
-                          f"MLP {MLP_DEPTHS}")
-    if width is not None and (not isinstance(width, int) or isinstance(width, bool) or width < 1):
-        raise ConfigError(f"width={width!r} is invalid: expected an integer >= 1, or null for the layout default")
-    return opts

@@ -1,17 +1,17 @@
-"""Every model option, its default and its valid values. Pure Python: the config validator imports this (through
-`reslab.models.layout`) before torch is loaded.
+"""Every model option and its default (`ModelOptions`, declared once), and the values each choice can take: what the
+builder implements. Pure Python: the config layer reads it before torch is loaded and holds the rules
+(reslab.config.schema, `model.*`).
 
 The shortcut designs of the literature are values of these options, not classes: `shortcut_op` says what the
 shortcut computes (He et al. 2016, Table 1), `order` where BN and ReLU sit in the block (He et al. 2016, Fig. 4),
 `norm` and `init` make a network normalisation-free (Fixup, SkipInit) or start it at the identity (Dirac), and
 `drop_path` is stochastic depth. conf/model/plain.yaml holds the same keys and defaults (a test checks it).
 """
-import math
 from dataclasses import asdict, dataclass
 
-from reslab.errors import ConfigError
+from reslab.models.catalog import BLOCKS
 
-BLOCK_TYPES = ("plain", "weighted", "csp", "noshortcut")
+BLOCK_TYPES = tuple(BLOCKS)  # reslab's own (see reslab.models.catalog)
 SHORTCUTS = ("projection", "zeropad")
 SHORTCUT_OPS = ("identity", "scale", "gate_exclusive", "gate_shortcut", "conv1x1", "dropout")
 STEMS = ("auto", "imagenet", "cifar")
@@ -33,7 +33,8 @@ ORDERS = {
 
 @dataclass(frozen=True)
 class ModelOptions:
-    """The model options and their defaults (the model API's defaults; conf/model/plain.yaml documents each)."""
+    """The model options and their defaults (the model API's defaults; conf/model/plain.yaml documents each, a
+    test keeps the two equal). `build_model` takes them as keyword arguments."""
 
     shortcut: str = "projection"
     stem: str = "auto"
@@ -57,58 +58,3 @@ class ModelOptions:
 
 
 OPTION_DEFAULTS = asdict(ModelOptions())
-
-
-def _choice(key: str, value, choices) -> None:
-    if isinstance(value, bool) or value not in choices:
-        raise ConfigError(f"model.{key}={value!r} is invalid: choose one of {', '.join(choices)}")
-
-
-def _number(key: str, value, ok, expected: str) -> None:
-    """A real, finite number for which `ok` holds (NaN and inf are refused)."""
-    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-            or not ok(value)):
-        raise ConfigError(f"model.{key}={value!r} is invalid: expected {expected}")
-
-
-def _flag(key: str, value) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"model.{key}={value!r} is invalid: choose one of true, false")
-
-
-def complete_options(options: dict) -> dict:
-    """`options` with every missing option at its default; ConfigError for an unknown option name."""
-    unknown = sorted(set(options) - set(OPTION_DEFAULTS))
-    if unknown:
-        raise ConfigError(f"model.{unknown[0]} is not a model option: choose from {', '.join(OPTION_DEFAULTS)}")
-    return {**OPTION_DEFAULTS, **options}
-
-
-def check_options(block: str, options: dict) -> dict:
-    """Every option's value, and the combinations with `block`; returns the completed options."""
-    _choice("block", block, BLOCK_TYPES)
-    opts = complete_options(options)
-    _choice("shortcut", opts["shortcut"], SHORTCUTS)
-    _choice("stem", opts["stem"], STEMS)
-    _choice("mlp_norm", opts["mlp_norm"], MLP_NORMS)
-    _choice("shortcut_op", opts["shortcut_op"], SHORTCUT_OPS)
-    _choice("order", opts["order"], tuple(ORDERS))
-    _choice("norm", opts["norm"], NORMS)
-    _choice("init", opts["init"], INITS)
-    _number("split_ratio", opts["split_ratio"], lambda v: 0 < v < 1, "a number in (0, 1)")
-    for key in ("dropout", "shortcut_dropout", "drop_path"):
-        _number(key, opts[key], lambda v: 0 <= v < 1, "a number in [0, 1)")
-    for key in ("alpha_init", "beta_init", "shortcut_scale", "branch_scale", "gate_bias"):
-        _number(key, opts[key], lambda v: True, "a finite number")
-    for key in ("zero_init_residual", "learn_beta", "bottleneck"):
-        _flag(key, opts[key])
-    if block == "noshortcut" and opts["drop_path"] > 0:
-        raise ConfigError(f"model.drop_path={opts['drop_path']!r} is invalid for block=noshortcut: stochastic depth "
-                          f"drops residual branches and needs a shortcut; use 0.0 or a block type with shortcuts")
-    if block == "noshortcut" and opts["init"] == "fixup":
-        raise ConfigError("model.init='fixup' is invalid for block=noshortcut: Fixup starts every branch at zero and "
-                          "needs a shortcut; use kaiming or dirac")
-    if opts["shortcut_op"] != "identity" and block not in ("plain", "csp"):
-        raise ConfigError(f"model.shortcut_op={opts['shortcut_op']!r} is invalid for block={block}: "
-                          f"shortcut designs apply to block=plain or csp; use shortcut_op=identity")
-    return opts

@@ -6,7 +6,7 @@ stride) -> layers` (conv + BN + ReLU, or linear + norm + ReLU), so conv networks
 import torch
 from torch import nn
 
-from reslab.errors import ConfigError
+from reslab.models.layout import csp_part
 
 
 def residual_stage(make_block, cin: int, mid: int, cout: int, stride: int, n: int) -> nn.Sequential:
@@ -34,10 +34,7 @@ def csp_stage(unit, make_block, cin: int, mid: int, cout: int, stride: int, n: i
               split_ratio: float) -> CSPStage:
     """The down unit (3x3, stride) maps cin to the stage's base width `mid` where the shape changes; the blocks
     work on split_ratio * cout channels with the plain stage's expansion (cout / mid)."""
-    through = round(cout * split_ratio)
-    if not 0 < through < cout:
-        raise ConfigError(f"model.split_ratio={split_ratio!r} leaves an empty part of {cout} channels: "
-                          f"use a larger width or a ratio nearer 0.5")
+    through = csp_part(cout, split_ratio)
     down = nn.Sequential(*unit(cin, mid, 3, stride)) if stride > 1 or cin != mid else nn.Identity()
     blocks = residual_stage(make_block, through, max(1, through * mid // cout), through, 1, n)
     return CSPStage(down, nn.Sequential(*unit(mid, cout, 1)), blocks, nn.Sequential(*unit(through, through, 1)),

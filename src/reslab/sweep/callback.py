@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from reslab.run_files import write_json, write_metrics
 from reslab.sweep.keys import SWEPT_FILE, swept_domains
+from reslab.tasks.catalog import DEFAULT_MONITOR
 
 
 class Summary(Callback):
@@ -33,7 +34,7 @@ class Summary(Callback):
         try:
             from reslab.hparams import write_experiment
 
-            monitor = OmegaConf.select(config, "task.monitor", default="val/acc")
+            monitor = OmegaConf.select(config, "task.monitor", default=DEFAULT_MONITOR)
             write_experiment(config.hydra.sweep.dir, config, domains, monitor)
         except Exception as error:  # noqa: BLE001 - the HParams tab is a convenience: never stop a sweep for it
             print(f"[reslab] no HParams experiment for the sweep ({type(error).__name__}: {error})")

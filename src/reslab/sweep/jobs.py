@@ -13,6 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from reslab.sweep.keys import clean_value, swept_domains
+from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 BASELINE = "noshortcut"
 VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept
@@ -97,7 +98,7 @@ class Sweep:
 
     @property
     def test_key(self) -> str:
-        return self.monitor.replace("val/", "test/")
+        return test_key(self.monitor)
 
     @property
     def variant_key(self) -> str | None:

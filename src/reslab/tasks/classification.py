@@ -11,6 +11,7 @@ from reslab.config import to_dict
 from reslab.data.checks import check_num_classes
 from reslab.data.module import ReslabData
 from reslab.models.network import build_model
+from reslab.tasks.catalog import DEFAULT_MONITOR
 from reslab.tasks.memory_format import choose as choose_memory_format
 from reslab.tasks.optim import configure
 
@@ -41,7 +42,7 @@ class Classifier(L.LightningModule):
 
     def __init__(self, model: nn.Module, num_classes: int, optim: dict, scheduler: dict | None,
                  label_smoothing: float = 0.0, channels_last: bool | str = False, compile: bool = False,
-                 monitor: str = "val/acc"):
+                 monitor: str = DEFAULT_MONITOR):
         super().__init__()
         self.save_hyperparameters(ignore=["model"], logger=False)
         self.monitor, self.lr = monitor, optim["lr"]

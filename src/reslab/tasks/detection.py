@@ -1,5 +1,5 @@
-"""Object detection: torchvision's Faster R-CNN + FPN on a reslab backbone (see reslab.detector), trained with its
-four losses (logged under train/), evaluated with torchmetrics' MeanAveragePrecision (val|test/map, map_50)."""
+"""Object detection: torchvision's Faster R-CNN + FPN on a reslab backbone (reslab.models.faster_rcnn), trained with
+its four losses (logged under train/), evaluated with torchmetrics' MeanAveragePrecision (val|test/map, map_50)."""
 import lightning as L
 import torch
 from torch import nn
@@ -7,9 +7,10 @@ from torchmetrics import MeanMetric
 from torchmetrics.detection import MeanAveragePrecision
 
 from reslab.config import to_dict
-from reslab.data.detection import DetectionData
-from reslab.detector import build_detector
+from reslab.data.detection_data import DetectionData
+from reslab.models.faster_rcnn import build_detector
 from reslab.models.network import build_model
+from reslab.tasks.catalog import TASKS
 from reslab.tasks.optim import configure
 
 # Keys of the `task` group that are not the detector's own sizes.
@@ -41,7 +42,7 @@ class Detector(L.LightningModule):
     channels_last = False
 
     def __init__(self, model: nn.Module, class_names: list[str], optim: dict, scheduler: dict | None,
-                 monitor: str = "val/map_50"):
+                 monitor: str = TASKS.get("detection").monitor):
         super().__init__()
         self.save_hyperparameters(ignore=["model"], logger=False)
         self.monitor, self.lr = monitor, optim["lr"]

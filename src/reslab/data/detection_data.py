@@ -1,9 +1,6 @@
 """Detection data: samples are (uint8 image (3, H, W), target {"boxes": (N, 4) xyxy pixels, "labels": (N,)
 in 1..K}), label 0 being torchvision's background. Batches are lists (images may differ in size); the detector
 resizes and normalises them itself. `DetectionData` is the DataModule of the shapes, voc and coco sets."""
-import importlib
-
-import lightning as L
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
@@ -11,11 +8,8 @@ from torchvision.io import ImageReadMode, decode_image
 from torchvision.transforms.v2.functional import resize
 
 from reslab.data.batches import EpochSampler
+from reslab.data.module import DataInfo, SplitsData, load_splits
 from reslab.data.workers import workers_for
-from reslab.data.module import DataInfo
-
-# Each set's module reslab.data.<name> has `load(image_size, ..., split_seed) -> Splits`; imported on use (coco
-# needs pycocotools).
 
 
 class InMemoryDetection(Dataset):
@@ -55,44 +49,24 @@ def collate(samples):
     return list(images), list(targets)
 
 
-class DetectionData(L.LightningDataModule):
+class DetectionData(SplitsData):
     """`DetectionData(name=..., batch_size=..., seed=..., **options)`, the options being the keys of
     conf/dataset/<name>.yaml. Call `setup()` (idempotent) before reading `info` (its `input_shape` is
     (3, image_size, image_size): the size images are resized to, whatever their aspect)."""
 
-    def __init__(self, name: str, batch_size: int, seed: int, **options):
-        super().__init__()
-        self.name, self.batch_size, self.seed = name, batch_size, seed
-        self.num_workers = options.pop("num_workers", 0)
-        self.options = options
-        self.splits = None
-        self.info: DataInfo | None = None
-
     def setup(self, stage: str | None = None) -> None:
         if self.splits is None:
-            self.splits = importlib.import_module(f"reslab.data.{self.name}").load(**self.options)
-            size = self.options["image_size"]
+            self.splits = load_splits(self.spec, self.loader_options)
+            size = self.loader_options["image_size"]
             names = self.splits.class_names
             self.info = DataInfo((3, size, size), len(names), "image", names)
-
-    def train_dataloader(self):
-        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
-        sampler = EpochSampler(len(self.splits.train), self.seed, rank, world)
-        return self._loader(self.splits.train, sampler, drop_last=len(sampler) >= self.batch_size)
-
-    def val_dataloader(self):
-        return self._loader(self.splits.val)
-
-    def test_dataloader(self):
-        return self._loader(self.splits.test)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         """uint8 -> float in [0, 1] on the device (the detector's transform normalises)."""
         images, targets = batch
         return [image.float() / 255 for image in images], targets
 
-    def _loader(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False) -> DataLoader:
-        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-        self.num_workers = workers_for(self.num_workers, dataset, self.batch_size, device)
+    def _batches(self, dataset, sampler: EpochSampler | None = None, drop_last: bool = False) -> DataLoader:
+        self.num_workers = workers_for(self.num_workers, dataset, self.batch_size, self._device())
         return DataLoader(dataset, self.batch_size, sampler=sampler, drop_last=drop_last, collate_fn=collate,
                           num_workers=self.num_workers, persistent_workers=self.num_workers > 0)

@@ -59,9 +59,8 @@ def build_detector(net: ResidualNet, num_classes: int, image_size: int, fpn_chan
     backbone = StagePyramid(net, fpn_channels)
     levels = len(net.stage_channels) + 1
     sizes = auto_anchor_sizes(image_size, levels) if anchor_sizes == "auto" else tuple(anchor_sizes)
-    if len(sizes) != levels:
-        raise ConfigError(f"task.anchor_sizes={list(sizes)} is invalid: this backbone has {levels} pyramid levels, "
-                          f"give one size per level or auto")
+    if len(sizes) != levels:  # the config layer refuses it first (reslab.config.model.check_anchor_sizes)
+        raise ValueError(f"anchor_sizes={list(sizes)}: this backbone has {levels} pyramid levels")
     anchors = AnchorGenerator(tuple((s,) for s in sizes), ((0.5, 1.0, 2.0),) * levels)
     roi_pool = MultiScaleRoIAlign([str(i) for i in range(levels - 1)], output_size=ROI_SIZE, sampling_ratio=2)
     return FasterRCNN(
