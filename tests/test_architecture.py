@@ -18,8 +18,9 @@ LAYERS = [
     ("reslab.tasks.catalog",),
     ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams"),
     ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots"),
-    ("reslab.tasks", "reslab.callbacks", "reslab.outdir"),
+    ("reslab.tasks", "reslab.callbacks"),
     ("reslab.checkpoint_files", "reslab.ddp"),
+    ("reslab.outdir",),
     ("reslab.run", "reslab.landscape.run", "reslab.export"),
     ("reslab.entry",),
 ]

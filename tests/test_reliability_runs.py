@@ -15,6 +15,9 @@ from conftest import ROOT
 
 SHORT = ("depth=8", "epochs=2", "logger=none", "trainer.accelerator=cpu")
 TIMING = ("wall_time_s", "throughput", "peak_mem_mb")
+# fault injection: tests/faults.py on the path of the runs
+FAULTS = {**os.environ,
+          "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
 
 
 def train(*args, timeout=300, env=None):
@@ -127,7 +130,7 @@ def reference(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["batch", "checkpoint", "test"])
 def test_a_run_killed_at_any_point_resumes_to_the_uninterrupted_result(reference, tmp_path, point):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
+    env = FAULTS
     killed = tmp_path / "killed"
     out = train(*KILLABLE, "+callbacks.kill._target_=faults.KillAt", f"+callbacks.kill.point={point}",
                 f"hydra.run.dir={killed}", env=env)
@@ -227,7 +230,6 @@ def test_a_killed_parallel_worker_is_recorded_the_sweep_summarised_and_finished_
 
 
 # ---- round three (issue 26): one test per numbered item --------------------------------------------------------
-FAULTS = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
 
 
 def last_line(out) -> str:

@@ -198,8 +198,7 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
     built = isinstance(error, InstantiationException) and error.__cause__ is not None  # a _target_ refused its arguments
     cause = error.__cause__ if built else error
     line = f"{type(cause).__name__}: {cause}".splitlines()[0]
-    user_error = isinstance(error, ConfigError) or built or type(cause).__name__ == "MisconfigurationException" \
-        or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
+    user_error = isinstance(error, ConfigError) or built or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
     try:
         if not (run_dir / "metrics.json").exists() and not isinstance(error, FolderInUse):  # never clobber a record
             write_metrics(run_dir, {"status": "failed", "error": line})

@@ -22,6 +22,8 @@ import math
 import time
 from pathlib import Path
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
@@ -147,9 +149,6 @@ def _hydra_choices() -> dict:
 
 def _swept() -> dict:
     """The keys swept by the running Hydra job's sweep (recorded in its folder, `reslab.sweep.keys`); {} else."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     return recorded(HydraConfig.get().sweep.dir) if multirun else {}
 

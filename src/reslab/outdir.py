@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import read_write
 
 from reslab.config.resume import check_resumable
+from reslab.ddp import primary_rank
 from reslab.errors import ConfigError
 
 
@@ -92,7 +93,7 @@ class CheckOutputDir(Callback):
             except ConfigError as error:
                 _refuse(str(error))
         folder = config.hydra.run.dir
-        if resume is None and folder is not None and str(folder).strip():
+        if resume is None and folder is not None and str(folder).strip() and primary_rank():  # DDP: rank 0's folder
             if _given(config, "hydra.run.dir"):
                 held = held_run(Path(folder))
                 if held is not None:

@@ -15,14 +15,14 @@ import torch
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
-from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig
 
 from reslab import hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoint_files import load_checked, start_checkpoint
 from reslab.config.resume import digest, save_resumed
-from reslab.errors import Interrupted
+from reslab.errors import ConfigError, Interrupted
 from reslab.run_files import read_json, write_json, write_metrics
 from reslab.tasks import build
 
@@ -57,6 +57,8 @@ def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str
         trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
         save_final_state(trainer)
         tested = test(trainer, task, data)
+    except MisconfigurationException as error:  # Lightning refusing a setting: bad input, one line
+        raise ConfigError(f"MisconfigurationException: {error}".splitlines()[0]) from error
     except (KeyboardInterrupt, SystemExit) as stop:
         name = signal_of(stop)
         if name is None:
