@@ -16,6 +16,7 @@ backward (FlopCounterMode) per measured step time, against the faster of two lar
 import argparse
 import contextlib
 import copy
+import json
 import logging
 import math
 import statistics
@@ -433,11 +434,15 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--compile", action="store_true", help="torch.compile every network (task.compile)")
     parser.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"])
+    parser.add_argument("--precision", default=None, choices=["32-true", "bf16-mixed"],
+                        help="trainer.precision (default: reslab's choice, bf16-mixed on CUDA, else 32-true)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--compile-cost", action="store_true",
                         help="instead of the table above: what task.compile=true costs (first steps) and gains "
                              "(step time) for every --models on 32x32 and for digits")
+    parser.add_argument("--gemm-size", type=int, default=GEMM_SIZE, help="side of the GEMMs timed for the peak")
     parser.add_argument("--out", type=Path, default=Path("bench.md"), help="the markdown table goes here too")
+    parser.add_argument("--json", type=Path, default=None, help="the rows and settings as JSON (scripts/gpu_check.py)")
     args = parser.parse_args(argv)
     for model in args.models:
         if not (model.startswith("resnet") and model.removeprefix("resnet").isdigit()):
@@ -448,7 +453,8 @@ def parse_args(argv=None):
 def cases(args) -> list[tuple[str, list[str], bool]]:
     """(label, config overrides, whether torchvision's resnet18 runs beside it) of every timed network."""
     common = [f"batch_size={args.batch_size}", f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
-              f"task.compile={args.compile}", f"task.channels_last={args.channels_last}", "epochs=30"]
+              f"task.compile={args.compile}", f"task.channels_last={args.channels_last}", "epochs=30",
+              *([f"trainer.precision={args.precision}"] if args.precision else [])]
     out = []
     if "synthetic" in args.data:
         out += [(f"synthetic 3x32x32 / {m}", ["dataset=synthetic", *model_overrides(m), *common],
@@ -477,11 +483,12 @@ def main(argv=None) -> None:
             print(f"[bench] {compile_table(rows[-1:]).splitlines()[-1]}", file=sys.stderr, flush=True)
         table = compile_table(rows)
         args.out.write_text(table)
+        write_json(args.json, {"compile_cost": rows})
         print(table)
         return
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # the training precision's matmul dtype
-    gemm = Gemm(device, dtype)
+    gemm = Gemm(device, dtype, size=args.gemm_size)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (label, overrides, torchvision) in enumerate(cases(args)):
@@ -493,7 +500,13 @@ def main(argv=None) -> None:
     if args.device == "cpu":
         table += "\n" + denormal_case()
     args.out.write_text(table)
+    write_json(args.json, {"settings": settings, "gemm": gemm.peaks(), "rows": rows})
     print(table)
+
+
+def write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, indent=1, default=float))
 
 
 if __name__ == "__main__":
