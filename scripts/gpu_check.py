@@ -172,11 +172,12 @@ def compile_cost_stage(check: Check, budget: float) -> None:
     result = check.out / "bench" / "compile-cost.json"
     result.parent.mkdir(parents=True, exist_ok=True)
     models = ["resnet8"] if check.dry else ["resnet20", "resnet56"]
+    sizes = ["--steps", "3", "--batch-size", "16", "--threads", "1"] if check.dry else \
+        ["--steps", "20", "--batch-size", "512"]
     status, seconds = check.run("compile-cost", [
         "scripts/bench.py", "--compile-cost", "--device", "cpu" if check.dry else "cuda", "--models", *models,
-        "--data", "synthetic", "digits", "--steps", "3" if check.dry else "20", "--batch-size",
-        "16" if check.dry else "512", *(["--threads", "1"] if check.dry else []), "--out", str(result.with_suffix(".md")), "--json", str(result)], budget,
-        None)
+        "--data", "synthetic", "digits", *sizes, "--out", str(result.with_suffix(".md")), "--json", str(result)],
+        budget)
     rows = json.loads(result.read_text())["compile_cost"] if result.exists() else []
     if not rows:
         check.add("compile-cost", ", ".join(models) + ", digits", status, seconds)

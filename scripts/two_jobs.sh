@@ -34,7 +34,8 @@ run() {  # run <case> <label> <folder> <args...>: one process, its wall time app
 
 job_walls() {  # job_walls <case> <sweep folder>: each sweep job's metrics.json wall_time_s
   for metrics in "$2"/*/metrics.json; do
-    echo "$1,$(basename "$(dirname "$metrics")"),job,$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['wall_time_s'])" "$metrics")" >> "$RESULTS"
+    wall=$("$PYTHON" -c "import json, sys; print(json.load(open(sys.argv[1]))['wall_time_s'])" "$metrics")
+    echo "$1,$(basename "$(dirname "$metrics")"),job,$wall" >> "$RESULTS"
   done
 }
 

@@ -74,7 +74,8 @@ def load(folder: Path, expected: dict) -> dict[str, tuple[torch.Tensor, torch.Te
             labels = np.load(folder / f"{split}.labels.npy", allow_pickle=False)
             size = expected["image_size"]
             if images.dtype != np.uint8 or images.shape != (count, 3, size, size):
-                raise ValueError(f"{split} images are {images.dtype} {images.shape}, not uint8 {(count, 3, size, size)}")
+                raise ValueError(f"{split} images are {images.dtype} {images.shape}, not uint8 "
+                                 f"{(count, 3, size, size)}")
             if labels.dtype != np.int64 or labels.tolist() != labels_expected:
                 raise ValueError(f"{split} labels differ from the manifest's classes")
             for name, array in (("images", images), ("labels", labels)):
