@@ -16,6 +16,7 @@ backward (FlopCounterMode) per measured step time, against the faster of two lar
 import argparse
 import contextlib
 import copy
+import json
 import logging
 import math
 import statistics
@@ -146,7 +147,7 @@ class BareLoop:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
         model = model.to(device, memory_format=memory_format)
         self.model = model
-        self.net = torch.compile(model) if cfg.task.compile else model
+        self.net = torch.compile(model) if cfg.task.compile is True else model
         batches = len(data.splits.train) // cfg.batch_size
         scheduler = to_dict(cfg.scheduler) if cfg.scheduler else None
         self.optimizer, self.scheduler = build(model, to_dict(cfg.optim), scheduler, cfg.lr,
@@ -326,6 +327,62 @@ def markdown(rows: list[dict], gemm: Gemm, settings: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compile_cost(label: str, overrides: list[str], steps: int, device_name: str = "cpu") -> dict:
+    """What `task.compile=true` costs and gains for one network: the seconds its first training step and its first
+    evaluation pass take beyond a compiled step's (the compile of the training graph and of the eval graph: a
+    job pays both), and the eager and compiled step times (medians of `steps`, interleaved, after the first)."""
+    import torch
+
+    from reslab.tasks import build
+
+    cfg = compose_cfg(*overrides, "task.compile=false", "task.channels_last=true")
+    torch._dynamo.reset()
+    data, task = build(cfg)
+    device = torch.device(device_name)
+    precision = "bf16-mixed" if device.type == "cuda" else "32-true"
+    eager = BareLoop("eager", copy.deepcopy(task.model), data, cfg, precision, device)
+    cfg.task.compile = True
+    compiled = BareLoop("compiled", copy.deepcopy(task.model), data, cfg, precision, device)
+    x_eval = data.splits.val.tensors[0][:cfg.batch_size].to(device).float()
+
+    def evaluate(loop):
+        loop.model.eval()
+        with torch.no_grad(), loop.autocast:
+            loop.net(x_eval.contiguous(memory_format=torch.channels_last))
+        loop.model.train()
+
+    first = {}
+    for loop in (eager, compiled):
+        start = clock(device)
+        loop.train_step()
+        first["train", loop.name] = clock(device) - start
+        start = clock(device)
+        evaluate(loop)
+        first["eval", loop.name] = clock(device) - start
+    times = {"eager": [], "compiled": []}
+    for i in range(steps):
+        for loop in (eager, compiled) if i % 2 == 0 else (compiled, eager):
+            start = clock(device)
+            loop.train_step()
+            times[loop.name].append(clock(device) - start)
+    step = {name: statistics.median(t) for name, t in times.items()}
+    cost = first["train", "compiled"] - step["compiled"] + first["eval", "compiled"] - first["eval", "eager"]
+    gain = step["eager"] - step["compiled"]
+    return {"data": label, "eager_ms": 1e3 * step["eager"], "compiled_ms": 1e3 * step["compiled"],
+            "gain_ms": 1e3 * gain, "compile_s": cost, "break_even_steps": cost / gain if gain > 0 else math.inf,
+            "threads": torch.get_num_threads(), "device": device.type}
+
+
+def compile_table(rows: list[dict]) -> str:
+    lines = ["| data / model | device | eager ms/step | compiled ms/step | gain ms/step | compile s (train + eval) "
+             "| steps to break even |", "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        even = f"{r['break_even_steps']:,.0f}" if math.isfinite(r["break_even_steps"]) else "never (no gain)"
+        lines.append(f"| {r['data']} | {r['device']} ({r['threads']} threads) | {r['eager_ms']:.1f} | "
+                     f"{r['compiled_ms']:.1f} | {r['gain_ms']:.1f} | {r['compile_s']:.1f} | {even} |")
+    return "\n".join(lines) + "\n"
+
+
 def denormal_case(reps: int = 20) -> str:
     """What `cpu.flush_denormal` (on by default) guards against: arithmetic on denormal floats, which many x86
     CPUs run far slower in IEEE mode. Two cases timed with flushing off and on, one thread, outputs preallocated
@@ -376,8 +433,15 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--compile", action="store_true", help="torch.compile every network (task.compile)")
     parser.add_argument("--channels-last", default="auto", choices=["auto", "true", "false"])
+    parser.add_argument("--precision", default=None, choices=["32-true", "bf16-mixed"],
+                        help="trainer.precision (default: reslab's choice, bf16-mixed on CUDA, else 32-true)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--compile-cost", action="store_true",
+                        help="instead of the table above: what task.compile=true costs (first steps) and gains "
+                             "(step time) for every --models on 32x32 and for digits")
+    parser.add_argument("--gemm-size", type=int, default=GEMM_SIZE, help="side of the GEMMs timed for the peak")
     parser.add_argument("--out", type=Path, default=Path("bench.md"), help="the markdown table goes here too")
+    parser.add_argument("--json", type=Path, default=None, help="the rows and settings as JSON (scripts/gpu_check.py)")
     args = parser.parse_args(argv)
     for model in args.models:
         if not (model.startswith("resnet") and model.removeprefix("resnet").isdigit()):
@@ -388,7 +452,8 @@ def parse_args(argv=None):
 def cases(args) -> list[tuple[str, list[str], bool]]:
     """(label, config overrides, whether torchvision's resnet18 runs beside it) of every timed network."""
     common = [f"batch_size={args.batch_size}", f"trainer.accelerator={'gpu' if args.device == 'cuda' else 'cpu'}",
-              f"task.compile={args.compile}", f"task.channels_last={args.channels_last}", "epochs=30"]
+              f"task.compile={args.compile}", f"task.channels_last={args.channels_last}", "epochs=30",
+              *([f"trainer.precision={args.precision}"] if args.precision else [])]
     out = []
     if "synthetic" in args.data:
         out += [(f"synthetic 3x32x32 / {m}", ["dataset=synthetic", *model_overrides(m), *common],
@@ -410,9 +475,19 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)  # as every reslab training process (cpu.flush_denormal), for all candidates
+    if args.compile_cost:
+        rows = []
+        for label, overrides, _ in cases(args):
+            rows.append(compile_cost(label, overrides, args.steps, args.device))
+            print(f"[bench] {compile_table(rows[-1:]).splitlines()[-1]}", file=sys.stderr, flush=True)
+        table = compile_table(rows)
+        args.out.write_text(table)
+        write_json(args.json, {"compile_cost": rows})
+        print(table)
+        return
     device = torch.device(args.device)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # the training precision's matmul dtype
-    gemm = Gemm(device, dtype)
+    gemm = Gemm(device, dtype, size=args.gemm_size)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i, (label, overrides, torchvision) in enumerate(cases(args)):
@@ -424,7 +499,13 @@ def main(argv=None) -> None:
     if args.device == "cpu":
         table += "\n" + denormal_case()
     args.out.write_text(table)
+    write_json(args.json, {"settings": settings, "gemm": gemm.peaks(), "rows": rows})
     print(table)
+
+
+def write_json(path: Path | None, data: dict) -> None:
+    if path is not None:
+        path.write_text(json.dumps(data, indent=1, default=float))
 
 
 if __name__ == "__main__":

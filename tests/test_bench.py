@@ -66,3 +66,18 @@ def test_denormal_case_times_both_modes_and_leaves_flushing_on():
     assert len(rows) == 2 and all(row.count(" ms |") == 2 for row in rows)
     assert all(float(row.split("|")[-2].strip().rstrip("x")) > 0 for row in rows)
     assert torch.set_flush_denormal(True)  # left as reslab runs: flushing on
+
+
+def test_compile_auto_rule_and_its_record(make_cfg, tmp_path):
+    from reslab.tasks import compile as compiling
+    from reslab.train import run
+
+    assert compiling.decide(True, "cpu", 10) == (True, "task.compile=true (as set)")
+    assert compiling.decide(False, "cuda", 10**6)[0] is False
+    on, why = compiling.decide("auto", "cuda", compiling.BREAK_EVEN_STEPS["cuda"])
+    assert on and "at least" in why
+    assert compiling.decide("auto", "cuda", compiling.BREAK_EVEN_STEPS["cuda"] - 1)[0] is False
+    assert compiling.decide("auto", "cpu", 10**9)[0] is False  # measured: never pays on the CPU
+    assert compiling.training_steps(30, 1258, 128) == 300 and compiling.training_steps(30, 1258, 128, 50) == 50
+    cfg = make_cfg("depth=8", "epochs=1", "logger=none", "trainer.accelerator=cpu", "diagnostics=off")
+    assert cfg.task.compile == "auto" and run(cfg, tmp_path, threads=1)["compile"] is False

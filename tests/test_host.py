@@ -1,9 +1,11 @@
 """The CPU side of training processes: threads shared among parallel jobs, denormals flushed, the same result from
 every launcher for the same config."""
 import json
+import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import ROOT
@@ -20,14 +22,66 @@ def final(folder) -> dict:
 
 def test_threads_are_shared_and_oversubscription_is_named(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert host.threads_for(3, 8) == 3
-    assert host.threads_for("auto", 1) == host.cores()
+    idle = lambda cpus: 0.0  # noqa: E731 - a machine nobody else uses
+    assert host.threads_for(3, 8) == 3 and host.choose_threads(3, 8)[1] == "cpu.threads=3 (as set)"
+    limit = min(host.cores(), int(host.cpu_quota() or host.cores()) or 1)
+    assert host.choose_threads("auto", 1, busy=idle)[0] == limit
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert host.threads_for("auto", 1) == 1 and host.threads_for(2, 1) == 2
-    assert host.threads_for("auto", host.cores() * 4) == 1
+    assert host.choose_threads("auto", 1, busy=idle)[0] == 1 and host.threads_for(2, 1) == 2
+    assert host.choose_threads("auto", host.cores() * 4, busy=idle)[0] == 1
     assert host.oversubscribed(1, host.cores(), 0) is None
     warning = host.oversubscribed(2, host.cores(), 4)
     assert warning is not None and "\n" not in warning and "cpu.threads=auto" in warning
+
+
+def test_auto_threads_leave_the_cores_other_processes_keep_busy(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(host, "cores", lambda: 8)
+    monkeypatch.setattr(host, "cpu_quota", lambda: None)
+    threads, why = host.choose_threads("auto", 1, busy=lambda cpus: 2.6)  # another job's 3 threads, mostly busy
+    assert threads == 5 and "\n" not in why and "2.6 busy with other processes" in why and "cpu.threads=5" in why
+    assert host.choose_threads("auto", 2, busy=lambda cpus: 1.0)[0] == 4  # the launcher's share is the tighter
+    assert host.choose_threads("auto", 1, busy=lambda cpus: 11.0)[0] == 1  # a crowded machine: one thread, no spin
+    assert host.choose_threads("auto", 1, sample=False, busy=lambda cpus: 7.0)[0] == 8  # DDP ranks: by count only
+    monkeypatch.setattr(host, "cpu_quota", lambda: 2.5)  # a container given --cpus=2.5
+    threads, why = host.choose_threads("auto", 1, busy=lambda cpus: 0.2)
+    assert threads == 2 and "a CPU quota of 2.5" in why
+
+
+def test_busy_cores_and_cpu_quota_known_answers(tmp_path):
+    first = {0: [100, 0, 50, 800, 50, 0, 0, 0], 1: [0, 0, 0, 1000, 0, 0, 0, 0], 2: [0] * 8}
+    second = {0: [150, 0, 100, 850, 50, 0, 0, 0], 1: [0, 0, 0, 1100, 0, 0, 0, 0], 2: [0] * 8}
+    assert host.busy_between(first, second, [0, 1, 2]) == pytest.approx(100 / 150)  # CPU 0 2/3 busy, 1 idle
+    assert host.busy_between(first, second, [1]) == 0.0
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5\n")
+    assert host._cpu_times(stat) == {0: [1, 2, 3, 4, 5, 6, 7, 8]}
+    assert host.busy_cores([0], 0.0, stat) == 0.0 and host.busy_cores([0], 0.0, tmp_path / "none") is None
+    assert host.busy_cores(sorted(os.sched_getaffinity(0)), 0.05) >= 0.0  # the real /proc/stat reads
+
+    cgroup = tmp_path / "cgroup"  # v2: the job's cgroup and an ancestor with a tighter quota
+    (cgroup / "user" / "job").mkdir(parents=True)
+    (cgroup / "user" / "job" / "cpu.max").write_text("300000 100000\n")
+    assert host.cpu_quota(cgroup, "0::/user/job\n") == 3.0
+    (cgroup / "user" / "cpu.max").write_text("150000 100000\n")
+    assert host.cpu_quota(cgroup, "0::/user/job\n") == 1.5
+    (cgroup / "user" / "cpu.max").write_text("max 100000\n")
+    (cgroup / "user" / "job" / "cpu.max").write_text("max 100000\n")
+    assert host.cpu_quota(cgroup, "0::/user/job\n") is None
+    (cgroup / "cpu").mkdir()  # v1: cpu.cfs_quota_us / cpu.cfs_period_us, -1 = unlimited
+    (cgroup / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    (cgroup / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert host.cpu_quota(cgroup, "3:cpu,cpuacct:/\n0::/\n") is None
+    (cgroup / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
+    assert host.cpu_quota(cgroup, "3:cpu,cpuacct:/\n0::/\n") == 2.0
+
+
+def test_the_heap_is_frozen_once_per_process_by_first_only():
+    script = ("import gc; from reslab import host; host.freeze_heap(first_only=True); n = gc.get_freeze_count(); "
+              "x = [[] for _ in range(1000)]; host.freeze_heap(first_only=True); "
+              "assert gc.get_freeze_count() == n > 0; host.freeze_heap(); assert gc.get_freeze_count() >= n + 1000")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
 
 
 def test_denormals_are_flushed_in_a_training_process(make_cfg, tmp_path):

@@ -138,12 +138,16 @@ def job(cfg) -> float:
 
 
 def cpu_threads(cfg, hydra_cfg, multirun: bool) -> int:
-    """This process's torch threads (`cpu.threads`), sharing the cores with the jobs of a parallel sweep and the
-    CPU ranks of DDP; a warning when the settings ask for more threads than there are cores."""
+    """This process's torch threads (`cpu.threads`), chosen once as the job starts: the cores it may use shared with
+    the jobs of a parallel sweep and the CPU ranks of DDP, less those other processes keep busy (not sampled for
+    DDP ranks, which start at once and share by count); one line says what was chosen and why, and a warning
+    comes when the settings ask for more threads than there are cores."""
     jobs = hydra_cfg.launcher.get("n_jobs", 1) if multirun else 1
     devices = cfg.trainer.devices if cfg.trainer.accelerator == "cpu" and isinstance(cfg.trainer.devices, int) else 1
     jobs = max(1, jobs if isinstance(jobs, int) and jobs > 0 else host.cores()) * devices
-    threads = host.threads_for(cfg.cpu.threads, jobs)
+    threads, why = host.choose_threads(cfg.cpu.threads, jobs, sample=devices == 1)
+    log.info(why)
+    print(f"[reslab] {why}", flush=True)
     workers = cfg.dataset.get("num_workers", 0)  # auto: none on the CPU
     warning = host.oversubscribed(threads, jobs, workers if isinstance(workers, int) else 0)
     if warning:

@@ -1,11 +1,17 @@
-"""The CPU side of a training process: how many threads it runs, denormal flushing, a warning when the settings
-ask for more threads than the cores this process may use, and the garbage collector's heap of imported objects.
-Standard library only (torch is handed in)."""
+"""The CPU side of a training process: how many threads it runs (from the cores it may use and how busy they are
+when it starts), denormal flushing, a warning when the settings ask for more threads than the cores, and the
+garbage collector's heap of imported objects. Standard library only (torch is handed in)."""
 import gc
 import logging
+import math
 import os
+import time
+from pathlib import Path
 
 log = logging.getLogger("reslab")
+
+SAMPLE_S = 0.2  # the window over which the other processes' CPU use is measured when a job starts
+CGROUP = Path("/sys/fs/cgroup")
 
 
 def cores() -> int:
@@ -16,14 +22,89 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_for(setting, jobs: int) -> int:
-    """`cpu.threads`: an integer as given; auto = the cores shared by the `jobs` running at once (at least 1), or
-    fewer when OMP_NUM_THREADS says so (set by a user, or by joblib's workers)."""
+def cpu_quota(root: Path = CGROUP, membership: str | None = None) -> float | None:
+    """The cores' worth of CPU time this process's cgroup may use (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us` /
+    `cpu.cfs_period_us`; the tightest of the cgroup and its ancestors), or None when unlimited or unknown (a
+    container given `--cpus=1.5` sees every core of the host but gets 1.5 cores' time). `membership`: the text of
+    /proc/self/cgroup (read when None)."""
+    if membership is None:
+        try:
+            membership = Path("/proc/self/cgroup").read_text()
+        except OSError:
+            membership = ""
+    v2 = next((line.split(":", 2)[2] for line in membership.splitlines() if line.startswith("0::")), "/")
+    v1 = next((line.split(":", 2)[2] for line in membership.splitlines()
+               if "cpu" in line.split(":")[1].split(",") and line.count(":") >= 2), "/")
+    quotas = []
+    for folder in _ancestors(root, v2):
+        text = _read(folder / "cpu.max").split()
+        if len(text) == 2 and text[0] != "max" and _positive(text[0]) and _positive(text[1]):
+            quotas.append(int(text[0]) / int(text[1]))
+    for folder in _ancestors(root / "cpu", v1):
+        quota, period = _read(folder / "cpu.cfs_quota_us").strip(), _read(folder / "cpu.cfs_period_us").strip()
+        if _positive(quota) and _positive(period):
+            quotas.append(int(quota) / int(period))
+    return min(quotas, default=None)
+
+
+def busy_cores(cpus, window_s: float = SAMPLE_S, stat: Path = Path("/proc/stat")) -> float | None:
+    """How many of the CPUs `cpus` other processes keep busy: their non-idle share of /proc/stat's jiffies over
+    `window_s` seconds, summed (this process sleeps meanwhile, so it is not counted). None where /proc/stat is
+    not there (macOS, Windows)."""
+    first = _cpu_times(stat)
+    if not first:
+        return None
+    time.sleep(window_s)
+    return busy_between(first, _cpu_times(stat), cpus)
+
+
+def busy_between(first: dict, second: dict, cpus) -> float:
+    """The busy cores among `cpus` between two readings of /proc/stat (`_cpu_times`): each CPU's non-idle share of
+    its jiffies (idle and iowait are idle), summed."""
+    busy = 0.0
+    for cpu in cpus:
+        if cpu in first and cpu in second:
+            total = sum(second[cpu]) - sum(first[cpu])
+            idle = sum(second[cpu][3:5]) - sum(first[cpu][3:5])
+            busy += (total - idle) / total if total > 0 else 0.0
+    return busy
+
+
+def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> tuple[int, str]:
+    """(torch threads, why) for `cpu.threads`. An integer: as given. `auto`: the cores this process may use (its
+    affinity, capped by a cgroup CPU quota) shared by the `jobs` this launcher runs at once, less the cores other
+    processes keep busy now (`sample`; rounded), at least 1, and no more than OMP_NUM_THREADS (set by a user, or
+    by joblib's workers). Chosen once, when the job starts: the thread count changes float rounding, so a job
+    keeps it to the end (metrics.json records it; `cpu.threads=<n>` reproduces it)."""
     if isinstance(setting, int):
-        return setting
-    share = max(1, cores() // max(1, jobs))
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    return min(share, int(limit)) if limit.isdigit() and int(limit) > 0 else share
+        return setting, f"cpu.threads={setting} (as set)"
+    allowed = cores()
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = list(range(allowed))
+    quota = cpu_quota()
+    limit = max(1, min(allowed, math.floor(quota))) if quota is not None else allowed
+    share = max(1, limit // max(1, jobs))
+    reasons = [f"{allowed} core(s) allowed"] + ([f"a CPU quota of {quota:g}"] if quota is not None else [])
+    if jobs > 1:
+        reasons.append(f"{jobs} jobs at once")
+    threads = share
+    taken = busy(cpus) if sample else None
+    if taken is not None:
+        free = max(1, limit - round(taken))
+        reasons.append(f"{taken:.1f} busy with other processes")
+        threads = min(threads, free)
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    if omp.isdigit() and 0 < int(omp) < threads:
+        threads = int(omp)
+        reasons.append(f"OMP_NUM_THREADS={omp}")
+    return threads, f"cpu.threads=auto: {threads} thread(s) ({', '.join(reasons)}; pin with cpu.threads={threads})"
+
+
+def threads_for(setting, jobs: int) -> int:
+    """`cpu.threads` as a thread count (see `choose_threads`)."""
+    return choose_threads(setting, jobs)[0]
 
 
 def oversubscribed(threads: int, jobs: int, workers: int) -> str | None:
@@ -48,12 +129,35 @@ def freeze_heap(first_only: bool = False) -> None:
     then on. Called once the heavy libraries are imported (their ~10^6 objects are no longer rescanned during
     training) and when the command ends (the interpreter's final collections skip them: the exit of a job that
     imported Lightning took 1.5 s of an idle 2-core machine, mostly that). Frozen objects are still freed by
-    reference counting; only cycles among them wait for the process's end. `first_only`: only if nothing was frozen
-    yet in this process (the jobs of a sweep share a process: one job's leftovers are not frozen for the next)."""
-    if first_only and _frozen:
+    reference counting; only cycles among them wait for the process's end. `first_only`: only if nothing is
+    frozen yet in this process (the jobs of a sweep share a process: one job's leftovers are not frozen for the
+    next); the collector's own count of frozen objects says so."""
+    if first_only and gc.get_freeze_count() > 0:
         return
-    _frozen.append(True)
     gc.freeze()
 
 
-_frozen: list = []
+def _ancestors(root: Path, path: str) -> list[Path]:
+    parts = [p for p in path.strip().split("/") if p and p != ".."]
+    return [root.joinpath(*parts[:i]) for i in range(len(parts), -1, -1)]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def _positive(text: str) -> bool:
+    return text.isdigit() and int(text) > 0
+
+
+def _cpu_times(stat: Path) -> dict[int, list[int]]:
+    """{cpu: [user, nice, system, idle, iowait, irq, softirq, steal]} jiffies of /proc/stat ({} without it)."""
+    out = {}
+    for line in _read(stat).splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            out[int(name[3:])] = [int(f) for f in fields[:8]]
+    return out

@@ -185,6 +185,7 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
         **tested,
         "params": sum(p.numel() for p in task.model.parameters()),
         "channels_last": bool(getattr(task, "channels_last", False)),  # the memory format trained in
+        "compile": bool(task.hparams.get("compile", False)),  # task.compile as decided (auto: reslab.tasks.compile)
         "epochs": trainer.current_epoch,
         "stopped_by": why,
         "wall_time_s": round(wall, 3),

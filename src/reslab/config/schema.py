@@ -73,7 +73,7 @@ TASK = {
     "task.name": choice(*TASKS),
     "task.monitor": text(),  # checked against the task's monitors (reslab.tasks.catalog)
     "task.channels_last": choice("auto", True, False),
-    "task.compile": boolean(),
+    "task.compile": boolean() | choice("auto"),
     "task.fpn_channels": integer(1),
     "task.representation_size": integer(1),
     "task.anchor_sizes": choice("auto") | sequence(positive()),
@@ -100,6 +100,8 @@ DATASET = {
     "dataset.num_samples": integer(1),  # and bounded by memory (limits.py)
     "dataset.noise": number(0),
     "dataset.num_workers": integer(0) | choice("auto"),
+    "dataset.decoded_max_mb": number(0),
+    "dataset.cache_dir": text(optional=True),
     "dataset.shape": choice("image", "vector"),
     "dataset.max_objects": integer(1),
     "dataset.year": integer(2007, 2100),

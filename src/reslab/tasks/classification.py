@@ -12,6 +12,7 @@ from reslab.data.checks import check_num_classes
 from reslab.data.module import ReslabData
 from reslab.models.network import build_model
 from reslab.tasks.catalog import DEFAULT_MONITOR
+from reslab.tasks import compile as compiling
 from reslab.tasks.memory_format import choose as choose_memory_format
 from reslab.tasks.optim import configure
 
@@ -27,8 +28,11 @@ def build(cfg):
     model = build_model(**to_dict(cfg.model), depth=cfg.depth, width=cfg.width,
                         input_shape=tuple(info.input_shape), num_classes=info.num_classes)
     channels_last = cfg.task.channels_last if info.kind == "image" else False
+    steps = compiling.training_steps(cfg.epochs, len(data.splits.train), cfg.batch_size, cfg.trainer.max_steps)
+    compiled, why = compiling.decide(cfg.task.compile, compiling.device_type(cfg.trainer.accelerator), steps)
+    log.info(why)
     task = Classifier(model, info.num_classes, to_dict(cfg.optim), to_dict(cfg.scheduler) if cfg.scheduler else None,
-                      label_smoothing=cfg.label_smoothing, channels_last=channels_last, compile=cfg.task.compile,
+                      label_smoothing=cfg.label_smoothing, channels_last=channels_last, compile=compiled,
                       monitor=cfg.task.monitor)
     return data, task
 
