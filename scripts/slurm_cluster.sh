@@ -170,7 +170,7 @@ down() {
     stop_pid "$STATE/slurmdbd.pid"
     stop_pid "$STATE/mysqld.pid"
     stop_pid "$STATE/munged.pid"
-    rm -rf "$STATE/ctld" "$STATE/spool"  # the job queue; the accounting database is kept for the next `up`
+    # the state folder stays: job ids go on from where they stopped (the accounting database remembers the old ones)
     log "down"
 }
 

@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from omegaconf import DictConfig
 
-from reslab import hparams, host
+from reslab import cluster, hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoints import load_checked, start_checkpoint
 from reslab.config import set_run_dir
@@ -136,6 +136,7 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
         "stopped_by": stopped_by(trainer),
         "wall_time_s": round(wall, 3),
         "seed": cfg.seed,
+        **cluster.place(),  # host, GPUs given, SLURM job id / node / log files (reslab.cluster)
     }
     for callback in trainer.callbacks:
         if hasattr(callback, "summary"):
