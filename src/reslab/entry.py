@@ -53,7 +53,7 @@ def summarize_interrupted(error: BaseException) -> None:
     left without a record is recorded `failed` with the error (the signal, for a kill), and the sweep folder still
     gets its summary. The same command with hydra.sweep.dir=<folder> then finishes the sweep."""
     folder = Path(os.environ.pop(SWEEP_DIR, "") or ".")
-    if not (folder / "multirun.yaml").is_file():
+    if not (folder / "multirun.yaml").is_file() or not any(folder.glob("*/.hydra")):  # refused before any job
         return
     line = f"interrupted: {one_line(error)}"[:400]
     for hydra_dir in folder.glob("*/.hydra"):
