@@ -142,8 +142,9 @@ if BaseSubmititLauncher is not None:
             paths = JobPaths(Path(str(self.config.hydra.sweep.dir)) / ".submitit" / str(num), job_id=str(num))
             paths.folder.mkdir(parents=True, exist_ok=True)
             DelayedSubmission(self, *self._arguments(num, overrides)).dump(paths.submitted_pickle)
-            env = {**os.environ, **LOCAL_ENV, "SUBMITIT_LOCAL_JOB_ID": str(num),
-                   "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus)}
+            env = {**os.environ, **LOCAL_ENV, "SUBMITIT_LOCAL_JOB_ID": str(num)}
+            if gpus:  # the slot's own GPUs; without GPUs to share the environment stays as it is
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpus)
             with paths.stdout.open("a") as out, paths.stderr.open("a") as err:
                 process = subprocess.Popen([sys.executable, "-u", "-m", "submitit.core._submit", str(paths.folder)],
                                            env=env, stdout=out, stderr=err)
