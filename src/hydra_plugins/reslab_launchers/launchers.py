@@ -110,8 +110,9 @@ if BaseSubmititLauncher is not None:
                 return answers
             Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
             jobs = self._executor().map_array(self, *zip(*(self._arguments(num, o) for _, num, o, _ in todo)))
-            print(f"[reslab] SLURM job array {jobs[0].job_id.split('_')[0]}: {len(jobs)} jobs "
-                  f"(squeue, sacct -j {jobs[0].job_id.split('_')[0]}); logs in {jobs[0].paths.folder}", flush=True)
+            submitted = jobs[0].job_id.split("_")[0]  # an array of several jobs, a plain job for one
+            print(f"[reslab] SLURM job {submitted}: {len(jobs)} job(s) (squeue -j {submitted}, sacct -j {submitted}); "
+                  f"logs in {jobs[0].paths.folder.parent}", flush=True)
             last_sacct = 0.0
             while not all(job.done() for job in jobs):
                 time.sleep(POLL_S)
