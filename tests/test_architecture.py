@@ -15,12 +15,13 @@ MAX_LINES = 250
 LAYERS = [
     ("reslab.errors", "reslab.swept", "reslab.host"),
     ("reslab.records", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
-    ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
-     "reslab.detector"),
+    ("reslab.config", "reslab.sweep", "reslab.cluster", "reslab.landscape.surface", "reslab.landscape.hessian",
+     "reslab.landscape.plots", "reslab.detector"),
     ("reslab.tasks", "reslab.callbacks"),
     ("reslab.checkpoints", "reslab.ddp"),
     ("reslab.train", "reslab.landscape.run", "reslab.export"),
     ("reslab.entry",),
+    ("hydra_plugins",),  # the launchers validate and plan jobs with the entry point's rules
 ]
 
 

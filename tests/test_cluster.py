@@ -51,6 +51,18 @@ def _array_id(line: str) -> str:
     return line.split("[reslab] SLURM job ", 1)[1].split(":")[0]
 
 
+def _submitted(cwd, sweep, *args) -> tuple:
+    """A sweep started in the background, read up to its submission: (process, output so far, SLURM job id)."""
+    process = subprocess.Popen(_command(sweep, *args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "[reslab] SLURM job " in line:
+            return process, lines, _array_id(line)
+    raise AssertionError("".join(lines)[-3000:])
+
+
 def _sacct(job: str) -> dict:
     """{job id: state} of a job (array) and its requeued runs (-D), from the accounting database."""
     out = subprocess.run(["sacct", "-n", "-X", "-D", "-P", "-o", "JobID,State", "-j", job], capture_output=True,
@@ -78,14 +90,7 @@ def array(slurm, tmp_path_factory):
     """A 4-job array (seeds 0-3), its task 1 cancelled with scancel while it runs: (sweep folder, array id, output)."""
     tmp = tmp_path_factory.mktemp("array")
     sweep = tmp / "sweep"
-    sweep_run = subprocess.Popen(_command(sweep, "seed=0,1,2,3"), cwd=tmp, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in sweep_run.stdout:
-        lines.append(line)
-        if "[reslab] SLURM job " in line:
-            break
-    array_id = _array_id(lines[-1])
+    sweep_run, lines, array_id = _submitted(tmp, sweep, "seed=0,1,2,3")
 
     def running(task: str) -> bool:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T", "-j", array_id], capture_output=True, text=True)
@@ -136,22 +141,21 @@ def _scalars(folder, tag):
 def test_a_job_requeued_mid_training_resumes_from_its_checkpoint_to_the_uninterrupted_result(array, tmp_path):
     reference = array[0] / "seed=0"  # the same job, uninterrupted, in the array
     sweep = tmp_path / "sweep"
-    job_run = subprocess.Popen(_command(sweep, "seed=0"), cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    lines = []
-    for line in job_run.stdout:
-        lines.append(line)
-        if "[reslab] SLURM job " in line:
-            break
-    job = _array_id(lines[-1])
+    job_run, lines, job = _submitted(tmp_path, sweep, "seed=0")
     folder = sweep / "0"  # one job: nothing swept
     _until(lambda: (folder / "checkpoints" / "last.ckpt").is_file() or (folder / "metrics.json").exists(),
            "the first checkpoint")
     assert not (folder / "metrics.json").exists(), "the job ended before it could be requeued"
     subprocess.run(["scontrol", "requeue", job], check=True)  # what preemption does
-    # SLURM holds a requeued job for 2 minutes (BeginTime): release it now, as a busy cluster would later
-    _until(lambda: subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"],
-                                  capture_output=True).returncode == 0, "the requeued job to be pending", 60)
+    pending = []
+
+    def released() -> bool:  # SLURM holds a requeued job for 2 minutes (BeginTime): start it now
+        state = subprocess.run(["squeue", "-h", "-o", "%T", "-j", job], capture_output=True, text=True).stdout
+        if state.strip() == "PENDING":
+            pending.append(subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"]).returncode)
+        return bool(pending) and state.strip() != "PENDING"
+
+    _until(released, "the requeued job to run again", 180)
     out = "".join(lines) + job_run.communicate(timeout=600)[0]
     assert job_run.returncode == 0, out[-3000:]
     assert _sacct(job) == {job: ["REQUEUED", "COMPLETED"]}
