@@ -138,7 +138,12 @@ def _scalars(folder, tag):
     return [(e.step, e.value) for e in EventAccumulator(str(folder / "tensorboard")).Reload().Scalars(tag)]
 
 
-def test_a_job_requeued_mid_training_resumes_from_its_checkpoint_to_the_uninterrupted_result(array, tmp_path):
+REQUEUE = {"preempted": ["scontrol", "requeue"],  # what preemption does
+           "warned": ["scancel", "--signal=USR2"]}  # the warning before the time limit: submitit requeues the job
+
+
+@pytest.mark.parametrize("how", ["preempted", pytest.param("warned", marks=pytest.mark.slow)])
+def test_a_job_requeued_mid_training_resumes_from_its_checkpoint_to_the_uninterrupted_result(array, tmp_path, how):
     reference = array[0] / "seed=0"  # the same job, uninterrupted, in the array
     sweep = tmp_path / "sweep"
     job_run, lines, job = _submitted(tmp_path, sweep, "seed=0")
@@ -146,7 +151,7 @@ def test_a_job_requeued_mid_training_resumes_from_its_checkpoint_to_the_uninterr
     _until(lambda: (folder / "checkpoints" / "last.ckpt").is_file() or (folder / "metrics.json").exists(),
            "the first checkpoint")
     assert not (folder / "metrics.json").exists(), "the job ended before it could be requeued"
-    subprocess.run(["scontrol", "requeue", job], check=True)  # what preemption does
+    subprocess.run([*REQUEUE[how], job], check=True)
     pending = []
 
     def released() -> bool:  # SLURM holds a requeued job for 2 minutes (BeginTime): start it now
