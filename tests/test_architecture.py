@@ -17,12 +17,14 @@ LAYERS = [
     ("reslab.catalog",),
     ("reslab.tasks.catalog",),
     ("reslab.run_files", "reslab.models", "reslab.data", "reslab.hparams"),
-    ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots"),
+    ("reslab.config", "reslab.sweep", "reslab.cluster", "reslab.landscape.surface", "reslab.landscape.hessian",
+     "reslab.landscape.plots"),
     ("reslab.tasks", "reslab.callbacks"),
     ("reslab.checkpoint_files", "reslab.ddp"),
     ("reslab.outdir",),
     ("reslab.run", "reslab.landscape.run", "reslab.export"),
     ("reslab.entry",),
+    ("hydra_plugins",),  # the launchers validate and plan jobs with the entry point's rules
 ]
 
 

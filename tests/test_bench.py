@@ -70,7 +70,7 @@ def test_denormal_case_times_both_modes_and_leaves_flushing_on():
 
 def test_compile_auto_rule_and_its_record(make_cfg, tmp_path):
     from reslab.tasks import compile as compiling
-    from reslab.train import run
+    from reslab.run import run
 
     assert compiling.decide(True, "cpu", 10) == (True, "task.compile=true (as set)")
     assert compiling.decide(False, "cuda", 10**6)[0] is False

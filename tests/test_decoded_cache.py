@@ -112,7 +112,7 @@ def test_an_unwritable_cache_still_trains_on_the_decoded_tensors(tmp_path, caplo
 
 
 def test_a_run_on_the_decoded_folder_equals_the_dataloader_run(make_cfg, tmp_path):
-    from reslab.train import run
+    from reslab.run import run
 
     root = tmp_path / "images"
     write_folder(root, per_class=24)

@@ -1,4 +1,4 @@
-"""Sweeps on other launchers (joblib in parallel, submitit's local executor), the optuna search preset (its study
+"""Sweeps on other launchers (reslab's parallel launcher: isolated jobs, GPU slots; submitit's local executor), the optuna search preset (its study
 continued by a re-run, also after a kill), and Lightning DDP with 2 CPU processes launched by Hydra, in a single run
 and in a multirun."""
 import json
@@ -29,16 +29,69 @@ def _finished_jobs(sweep) -> list:
     return jobs
 
 
-def test_joblib_launcher_runs_two_jobs_at_once(tmp_path):
-    sweep = tmp_path / "sweep"
-    _train(tmp_path, "-m", "hydra/launcher=parallel", "seed=0,1", f"hydra.sweep.dir={sweep}")
+def test_parallel_launcher_runs_two_jobs_at_once_each_with_its_own_gpus(tmp_path):
+    sweep = tmp_path / "sweep"  # 4 GPU ids named on a CPU machine, 2 per job: what each job sees is recorded
+    _train(tmp_path, "-m", "hydra/launcher=parallel", "seed=0,1", "hydra.launcher.devices=[0,1,2,3]",
+           "hydra.launcher.gpus_per_job=2", f"hydra.sweep.dir={sweep}")
     jobs = _finished_jobs(sweep)
     assert len(jobs) == 2
     # a job starts when Hydra writes its config and ends with metrics.json: the two spans overlap
     (start_a, end_a), (start_b, end_b) = (
         ((job / ".hydra" / "config.yaml").stat().st_mtime, (job / "metrics.json").stat().st_mtime) for job in jobs)
     assert start_a < end_b and start_b < end_a
+    seen = sorted(json.loads((job / "metrics.json").read_text())["cuda_visible_devices"] for job in jobs)
+    assert seen == ["0,1", "2,3"]  # side by side, on disjoint GPUs
     assert (sweep / "summary.md").is_file()
+
+
+def test_parallel_job_slots_get_disjoint_gpus_and_one_job_per_gpu_by_default():
+    from reslab.cluster import gpu_slots
+    from reslab.errors import ConfigError
+
+    assert gpu_slots([0, 1, 2, 3], None, 1) == [[0], [1], [2], [3]]  # n_jobs: one per GPU
+    assert gpu_slots([4, 5, 6, 7], None, 2) == [[4, 5], [6, 7]]
+    assert gpu_slots([0, 1, 2], 1, 2) == [[0, 1]]
+    assert gpu_slots([], None, 1) == [[], []] and gpu_slots([], 3, 1) == [[], [], []]  # no GPUs: 2 jobs, or n_jobs
+    with pytest.raises(ConfigError, match="n_jobs=3 x gpus_per_job=2 needs more GPUs than the 4 visible"):
+        gpu_slots([0, 1, 2, 3], 3, 2)
+
+
+def _job_process(sweep, num: int) -> int | None:
+    """The pid of job `num`'s own process (submitit's runner on <sweep>/.submitit/<num>), found in /proc."""
+    for proc in os.listdir("/proc"):
+        try:
+            command = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if b"submitit.core._submit" in command and str(sweep / ".submitit" / str(num)).encode() in command:
+            return int(proc)
+    return None
+
+
+def test_a_parallel_job_killed_by_sigkill_fails_alone_and_the_re_run_finishes_only_it(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = [sys.executable, str(ROOT / "train.py"), "-m", "hydra/launcher=parallel", "seed=0,1",
+               f"hydra.sweep.dir={sweep}", "depth=8", "epochs=3", "logger=none", "trainer.accelerator=cpu"]
+    search = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 300
+    log = sweep / "seed=1" / "train.log"  # written once the job has its config: it is training
+    while not (log.is_file() and log.stat().st_size and _job_process(sweep, 1)):
+        assert search.poll() is None and time.time() < deadline, "job seed=1 never started"
+        time.sleep(0.05)
+    os.kill(_job_process(sweep, 1), signal.SIGKILL)  # as the OOM killer would, while seed=0 trains
+    out, _ = search.communicate(timeout=300)
+    assert search.returncode == 0, out[-3000:]
+    done = json.loads((sweep / "seed=0" / "metrics.json").read_text())
+    killed = json.loads((sweep / "seed=1" / "metrics.json").read_text())
+    assert done["status"] == "ok" and done["epochs"] == 3  # the job beside it went on and finished
+    assert killed == {"status": "failed", "error": "job 1 killed by SIGKILL (signal 9)"}
+    assert "| seed=1 | failed | job 1 killed by SIGKILL (signal 9) |" in (sweep / "summary.md").read_text()
+    kept = (sweep / "seed=0" / "metrics.json").read_bytes()
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)  # the same command
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "#0 : seed=0 depth=8 epochs=3 logger=none trainer.accelerator=cpu (finished: not run again)" in out.stdout
+    assert (sweep / "seed=0" / "metrics.json").read_bytes() == kept
+    assert len(_finished_jobs(sweep)) == 2 and not (sweep / ".submitit" / "2").exists()
 
 
 def test_submitit_local_executor_runs_a_job(tmp_path):

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig
 
-from reslab import hparams, host
+from reslab import cluster, hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoint_files import load_checked, start_checkpoint
 from reslab.config.resume import digest, save_resumed
@@ -190,6 +190,7 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
         "stopped_by": why,
         "wall_time_s": round(wall, 3),
         "seed": cfg.seed,
+        **cluster.place(),  # host, GPUs given, SLURM job id / node / log files (reslab.cluster)
     }
     for callback in trainer.callbacks:
         if hasattr(callback, "summary"):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from reslab.config.launcher import check_launcher
 from reslab.config.limits import check as check_limits
 from reslab.config.model import check_anchor_sizes, check_model
 from reslab.config.rules import check
@@ -33,7 +34,7 @@ def to_dict(node) -> dict:
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line) for the first bad value or combination in `cfg`."""
     values = to_dict(cfg)
-    values.pop("hydra", None)
+    check_launcher((values.pop("hydra", None) or {}).get("launcher"), values)  # in the launching process only
     _check_values(values, "")
     dataset = DATASETS.get(values["dataset"]["name"], values["dataset"].get("module"))
     for key, rule in dataset.rules.items():  # the options only this data set has

@@ -8,7 +8,7 @@ BLAKE2 digest of each array. The entry is used only when the manifest equals the
 file added, removed, rewritten or touched: decoded again, never a stale cache) and every array has the shape,
 dtype, label range and digest the manifest names (a truncated, corrupt or crafted entry is decoded again, with a
 warning). Arrays are NumPy's .npy read with allow_pickle=False: no object in the cache can run code. Every file
-is written atomically (reslab.records.atomic_write), the manifest last, so a killed write leaves no entry that
+is written atomically (reslab.run_files.atomic_write), the manifest last, so a killed write leaves no entry that
 passes the checks.
 """
 import hashlib
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reslab.records import atomic_write, read_json
+from reslab.run_files import atomic_write, read_json
 
 log = logging.getLogger("reslab")
 

@@ -65,7 +65,7 @@ def summarize_ended_early(line: str) -> None:
     if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
         return
     folder = Path(hydra_cfg.sweep.dir)
-    if not (folder / "multirun.yaml").is_file():
+    if not (folder / "multirun.yaml").is_file() or not any(folder.glob("*/.hydra")):  # refused before any job
         return
     for hydra_dir in folder.glob("*/.hydra"):
         if not (hydra_dir.parent / "metrics.json").exists():

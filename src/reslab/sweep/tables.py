@@ -163,6 +163,7 @@ def unfinished(sweep: Sweep) -> Section | None:
 def write_csv(sweep: Sweep, path: Path, target: float | None, loss_target: float) -> None:
     """summary.csv: one row per job: folder, overrides, swept keys, status, results, costs, time to target, error."""
     result_keys = [LOSS, sweep.monitor, sweep.test_key, *(k for k, _ in COST_COLUMNS), "epochs"]
+    result_keys += sorted({k for job in sweep.jobs for k in job.metrics if k.startswith(("slurm/", "cuda_vis"))})
     reach = ["target", "epochs_to_target", "seconds_to_target", "epochs_to_loss", "seconds_to_loss"]
     columns = ["job", "overrides", *sweep.keys, SEED, "status", *result_keys, *reach, "error"]
     reached = {}
