@@ -44,14 +44,16 @@ def _sweep(groups: dict[str, list[Job]]) -> Sweep:
     return Sweep(Path("."), [job for g in made for job in g.jobs], ["model"], made, "val/acc")
 
 
-def test_the_band_of_three_seeds_is_the_t_interval_by_hand():
+def test_the_interval_of_three_seeds_is_the_t_interval_by_hand_kept_in_0_1():
     accs = [0.90, 0.92, 0.97]
     jobs = [_job(s, [{"epoch": 0, "train/loss": loss, "val/acc": acc, "time_s": 3.0 + s}])
             for s, (acc, loss) in enumerate(zip(accs, (1e-2, 1e-3, 1e-4)))]
     (point,) = curve(Group(("plain",), jobs), "val/acc")
     half = T_975_2 * math.sqrt((0.03 ** 2 + 0.01 ** 2 + 0.04 ** 2) / 2) / math.sqrt(3)
     assert (point.epoch, point.n, point.seconds) == (1, 3, pytest.approx(4.0))
-    assert (point.mean, point.low, point.high) == pytest.approx((0.93, 0.93 - half, 0.93 + half))
+    assert 0.93 + half > 1  # the t-interval of an accuracy reaches past 1: it is clipped to the possible range
+    assert (point.mean, point.low, point.high) == pytest.approx((0.93, 0.93 - half, 1.0))
+    assert (point.min, point.max) == (0.90, 0.97)  # the seeds' own range: the figures' band
     (loss,) = curve(Group(("plain",), jobs), "train/loss")  # geometric mean, band of the log-losses
     assert loss.mean == pytest.approx(1e-3) and loss.high / loss.mean == pytest.approx(
         math.exp(T_975_2 * math.log(10) / math.sqrt(3)))
@@ -75,10 +77,13 @@ def test_time_to_target_on_a_synthetic_history():
     assert metric_target(sweep, plain, None) == pytest.approx(0.9108)
     metric, loss = time_to_target(sweep, plain)
     assert metric.count == "2/3" and metric.never == 1  # "never" is counted, not dropped
-    assert metric.epochs()[0] == pytest.approx(3.5) and metric.seconds()[0] == pytest.approx((6.5 + 9.0) / 2)
-    assert loss.count == "3/3" and loss.epochs()[0] == 3
+    # geometric means (epochs and seconds are positive: their intervals are taken on the log scale)
+    assert metric.epochs()[0] == pytest.approx(math.sqrt(3 * 4)) and metric.seconds()[0] == pytest.approx(
+        math.sqrt(6.5 * 9.0))
+    assert metric.epochs()[1] >= 1 and metric.seconds()[1] > 0  # t = 12.7 over two seeds, still >= 1 and > 0
+    assert loss.count == "3/3" and loss.epochs()[0] == pytest.approx(3)
     metric, _ = time_to_target(sweep, plain, target=0.96)  # a target given: epoch 5 for the first run only
-    assert metric.count == "1/3" and metric.epochs()[0] == 5
+    assert metric.count == "1/3" and metric.epochs()[0] == pytest.approx(5)
 
 
 def test_seconds_come_from_tensorboard_when_the_history_has_none(tmp_path):
@@ -155,7 +160,7 @@ def _coloured_pixels(path: Path) -> int:
 def test_report_is_self_contained_html_with_every_figure_and_the_frontier(cost_sweep):
     text = summarize(cost_sweep).read_text()
     pngs = sorted(p.name for p in cost_sweep.glob("*.png"))
-    assert {"depth.png", "curves_depth20.png", "frontier.png"} <= set(pngs)
+    assert {"results.png", "curves_depth20.png", "frontier.png"} <= set(pngs)  # one depth: results, not depth
     assert _coloured_pixels(cost_sweep / "curves_depth20.png") > 200  # one epoch: points and error bars, not empty
 
     page = (cost_sweep / "report.html").read_text()
@@ -177,10 +182,13 @@ def test_report_is_self_contained_html_with_every_figure_and_the_frontier(cost_s
     assert rows["weighted"].rstrip(" |").endswith("params, FLOPs, samples/s")
     assert rows["plain"].rstrip(" |").endswith("–") and rows["noshortcut"].rstrip(" |").endswith("–")
     # time to target: the sweep's summary.target (0.9) from its .hydra/config.yaml, 2 seeds each, epoch 1
-    assert "| model=csp | 0.9 | 2/2 | 1 [1, 1] | 2.5 [-3.85, 8.85] |" in text
+    # seconds 2 and 3: geometric mean 2.45, the t-interval of the log-seconds (t = 12.7) mapped back: > 0
+    half = 12.706204736 * abs(math.log(3) - math.log(2)) / 2
+    low, high = (math.sqrt(6) * math.exp(sign * half) for sign in (-1, 1))
+    assert f"| model=csp | 0.9 | 2/2 | 1 [1, 1] | 2.45 [{low:.3g}, {high:.3g}] |" in text and low > 0
     assert "| model=noshortcut | 0.9 | 0/2 | – | – |" in text
     curves = (cost_sweep / "curves.csv").read_text().splitlines()
-    assert curves[0] == "setting,metric,epoch,seconds,mean,low,high,n" and len(curves) == 1 + 4 * 2
+    assert curves[0] == "setting,metric,epoch,seconds,mean,low,high,n,min,max" and len(curves) == 1 + 4 * 2
 
 
 def test_target_from_the_command_line_overrides_the_config(cost_sweep, monkeypatch, capsys):
@@ -229,10 +237,13 @@ def test_hparams_of_a_run_in_a_sweep(tmp_path, monkeypatch):
     events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
     assert "_hparams_/experiment" not in events.PluginTagToContent("hparams")  # one per sweep, not one per run
     start = _plugin(events, "_hparams_/session_start_info").session_start_info
-    assert set(start.hparams) == {"depth", "seed", "model.block", "width", "dataset.name", "epochs", "batch_size",
+    assert set(start.hparams) == {"depth", "seeds", "model.block", "width", "dataset.name", "epochs", "batch_size",
                                   "lr", "weight_decay"}  # the swept keys and the main ones, not the whole config
     assert start.group_name == "depth=20"  # the seeds of one setting share a group
-    assert start.hparams["seed"].number_value == 1 and start.hparams["width"].string_value == "null"
+    # the group's row says which seeds it averages (the same in every run of the group), not one seed's value
+    assert start.hparams["seeds"].string_value == "0, 1 (2 seeds)" and start.hparams["width"].string_value == "null"
+    assert start.hparams["depth"].string_value == "20" and start.hparams["batch_size"].string_value == "128"
+    assert start.hparams["lr"].number_value == 0.1  # integers read as integers (text), floats stay numbers
     assert _plugin(events, "_hparams_/session_end_info").session_end_info.status == api_pb2.STATUS_SUCCESS
     scalars = events.Tags()["scalars"]
     assert [(e.step, e.value) for e in events.Scalars("hp/val/acc")] == [(10, pytest.approx(0.9))]  # no step-0 point
@@ -246,9 +257,10 @@ def test_the_sweep_declares_its_swept_keys_first(tmp_path):
     hparams.write_experiment(tmp_path, OmegaConf.create(CFG), swept, "val/acc")
     experiment = _plugin(EventAccumulator(str(tmp_path)).Reload(), "_hparams_/experiment").experiment
     infos = {info.name: info for info in experiment.hparam_infos}
-    assert [i.name for i in experiment.hparam_infos if i.differs] == ["model", "seed", "lr"]
-    assert [v.string_value for v in infos["model"].domain_discrete.values] == ["plain", "noshortcut"]
-    assert [v.number_value for v in infos["seed"].domain_discrete.values] == [0, 1, 2]
+    assert [i.name for i in experiment.hparam_infos if i.differs] == ["model", "seeds", "lr"]
+    assert sorted(v.string_value for v in infos["model"].domain_discrete.values) == ["noshortcut", "plain"]
+    assert [v.string_value for v in infos["seeds"].domain_discrete.values] == ["0, 1, 2 (3 seeds)"]
+    assert "seed" not in infos and infos["depth"].domain_discrete.values[0].string_value == "20"
     assert infos["lr"].domain_interval.max_value == 1.0 and "model.block" not in infos  # in the swept group
     assert not infos["depth"].differs and infos["width"].domain_discrete.values[0].string_value == "null"
     assert [m.name.tag for m in experiment.metric_infos][:3] == ["hp/val/acc", "hp/test/acc", "hp/train/loss"]

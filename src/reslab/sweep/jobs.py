@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from reslab.swept import clean_value, swept_domains
 
 BASELINE = "noshortcut"
-VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept
+VARIANT_KEYS = ("model", "model.block", "model.order", "model.shortcut_op")  # the override naming the variant
 SEED = "seed"
 FINISHED = "ok"
 
