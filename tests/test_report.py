@@ -1,6 +1,7 @@
 """What a sweep summary adds on known inputs: seed-averaged curves, time to target, the cost frontier, the
 self-contained report.html, job folder names, and the TensorBoard HParams of runs and sweeps."""
 import base64
+import errno
 import json
 import math
 import runpy
@@ -8,19 +9,26 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex, to_rgb
 from omegaconf import OmegaConf
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
 
 from conftest import ROOT
+from fake_sweep import write_sweep
 from reslab import hparams
 from reslab import swept as naming
 from reslab.sweep.curves import Reached, curve, first_reached, metric_target, time_to_target
 from reslab.sweep.frontier import pareto
-from reslab.sweep.jobs import Group, Job, Sweep
+from reslab.sweep import figures
+from reslab.sweep.jobs import Group, Job, Sweep, load_sweep
+from reslab.sweep.palette import BASELINE_COLOUR, COLOURS, palette
 from reslab.sweep.report import summarize
+from reslab.sweep.stats import t_interval
 from reslab.sweep.timing import fill_times
 
 T_975_2 = 4.302652729911275
@@ -266,3 +274,187 @@ def test_the_sweep_declares_its_swept_keys_first(tmp_path):
     assert [m.name.tag for m in experiment.metric_infos][:3] == ["hp/val/acc", "hp/test/acc", "hp/train/loss"]
     hparams.write_experiment(tmp_path, OmegaConf.create(CFG), swept, "val/acc")  # a second start replaces it
     assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 1
+
+
+# --- the figures on known inputs: what is drawn, not only that a PNG exists ------------------------------------
+
+ORDERS = ("post", "bn_after_add", "relu_before_add", "relu_preact", "preact")
+
+
+@pytest.fixture(scope="session")
+def orderings_like(tmp_path_factory):
+    """Five orders x two seeds at one depth, every order at the same params and FLOPs (as the `orderings` preset)."""
+    return write_sweep(tmp_path_factory.mktemp("orderings"), ORDERS, seeds=(0, 1), depths=(56,), key="model.order",
+                       equal_cost=True)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """{file name: the matplotlib figure} of every figure a summary draws (kept open to be inspected)."""
+    figs = {}
+
+    def keep(fig, sweep, name):
+        figs[name] = fig
+        return name
+
+    monkeypatch.setattr(figures, "save", keep)
+    yield figs
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def _bands(ax) -> list:
+    """The (x, y) vertices of every shaded band of an axis (fill_between)."""
+    return [collection.get_paths()[0].vertices for collection in ax.collections
+            if isinstance(collection, PolyCollection) and collection.get_paths()]
+
+
+def test_two_seed_bands_are_the_seeds_range_and_stay_in_0_1(orderings_like, drawn):
+    sweep = load_sweep(orderings_like)
+    (figure,) = figures.curves(sweep)
+    loss_ax, acc_ax = drawn[figure.name].axes[:2]
+    seeds = {order: [job for job in sweep.jobs if job.overrides["model.order"] == order] for order in ORDERS}
+    for ax, key in ((loss_ax, "train/loss"), (acc_ax, "val/acc")):
+        bands = _bands(ax)
+        assert len(bands) == len(ORDERS)  # one band per variant, in the sweep's order
+        for band, order in zip(bands, ORDERS):
+            values = {row["epoch"] + 1: [] for row in seeds[order][0].history}
+            for job in seeds[order]:
+                for row in job.history:
+                    values[row["epoch"] + 1].append(row[key])
+            for x, y in band:
+                assert min(values[round(x)]) - 1e-9 <= y <= max(values[round(x)]) + 1e-9
+    low, high = acc_ax.get_ylim()
+    assert low >= -0.02 and high <= 1.02  # the accuracy axis never runs past [0, 1] (plus a small margin)
+    assert all(0 <= y <= 1 for band in _bands(acc_ax) for _, y in band)
+    assert all(y > 0 for band in _bands(loss_ax) for _, y in band)  # a loss band stays positive (log axis)
+    assert "thin: each seed" in [t.get_text() for t in drawn[figure.name].legends[0].get_texts()]
+
+
+def test_a_variant_has_one_colour_in_every_figure_and_the_baseline_is_grey(tmp_path, drawn):
+    sweep = load_sweep(write_sweep(tmp_path, seeds=(0, 1, 2), depths=(20, 56)))
+    for draw in (figures.results, figures.curves, figures.frontier_figure, figures.gradient_flow):
+        draw(sweep)
+    expected = {"model=plain": COLOURS[0], "model=weighted": COLOURS[1], "model=csp": COLOURS[2],
+                "model=noshortcut": BASELINE_COLOUR}
+    for name, fig in drawn.items():
+        legend = {text.get_text(): to_hex(handle.get_color()) for text, handle in
+                  zip(fig.legends[0].get_texts(), fig.legends[0].legend_handles) if text.get_text() in expected}
+        assert legend == expected, name
+    assert set(drawn) == {"depth.png", "curves_depth20.png", "curves_depth56.png", "frontier.png",
+                          "grad_flow_depth20.png", "grad_flow_depth56.png"}
+
+
+def test_the_palette_keeps_twelve_variants_apart():
+    colours = palette([f"v{i}" for i in range(12)] + ["noshortcut"])
+    assert colours["noshortcut"] == BASELINE_COLOUR and len(set(colours.values())) == 13
+    rgb = [to_rgb(c) for c in colours.values()]
+    closest = min(math.dist(a, b) for i, a in enumerate(rgb) for b in rgb[i + 1:])
+    assert closest > 0.15  # no two of them nearly the same colour (two oranges were 0.08 apart)
+
+
+def test_one_depth_and_equal_costs_get_the_replacement_figures(orderings_like, drawn):
+    sweep = load_sweep(orderings_like)
+    (results_figure,) = figures.results(sweep)
+    assert results_figure.name == "results.png" and "One depth (56)" in results_figure.caption
+    test_ax = drawn["results.png"].axes[0]
+    assert [t.get_text() for t in test_ax.get_xticklabels()] == [f"model.order={o}" for o in ORDERS]
+    (front,) = figures.frontier_figure(sweep)
+    assert len(drawn["frontier.png"].axes) == 1  # params and FLOPs are equal: only the throughput axis is drawn
+    assert "every setting has the same params (756k) and FLOPs (115M): no frontier on those axes" in front.caption
+    assert len(drawn["frontier.png"].axes[0].texts) == 0  # a legend, not labels printed over each other
+    bars = [line.get_xdata() for line in drawn["frontier.png"].axes[0].lines]
+    assert all(x > 0 for xs in bars for x in xs)  # the throughput bars stay positive
+
+
+def test_a_frontier_with_nothing_to_draw_is_one_line(tmp_path, drawn):
+    folder = write_sweep(tmp_path, ("plain", "noshortcut"), equal_cost=True)
+    for metrics_file in folder.glob("*/metrics.json"):  # no throughput measured: params and FLOPs only
+        metrics = json.loads(metrics_file.read_text())
+        metrics.pop("throughput")
+        metrics_file.write_text(json.dumps(metrics))
+    (note,) = figures.frontier_figure(load_sweep(folder))
+    assert note.name is None and "frontier.png" not in drawn
+    assert note.caption == "Cost frontier: every setting has the same params (270k) and FLOPs (41M): no frontier " \
+                           "on those axes."
+
+
+def test_intervals_of_positive_quantities_stay_positive(tmp_path):
+    """Two seeds that reach the target at epochs 1 and 9 (t = 12.7): the t-interval would reach -40 epochs."""
+    jobs = [_job(seed, [dict(row, **{"val/acc": 0.99 if row["epoch"] >= first - 1 else 0.1})
+                        for row in HISTORY + [{"epoch": e, "train/loss": 0.1, "val/acc": 0.1, "time_s": 2.0 * e}
+                                              for e in range(5, 9)]])
+            for seed, first in ((0, 1), (1, 9))]
+    sweep = _sweep({"plain": jobs})
+    metric, _ = time_to_target(sweep, sweep.groups[0], target=0.95)
+    mean, low, high = metric.epochs()
+    assert mean == pytest.approx(3.0) and 1.0 <= low < mean < high  # geometric mean of 1 and 9
+    _, low, _ = metric.seconds()
+    assert low > 0
+    assert t_interval([1, 9])[1] < 0  # what the table used to show
+
+
+def test_a_full_disk_leaves_the_previous_summary_whole(cost_sweep, monkeypatch):
+    """ENOSPC part-way through the next summary: every file is the previous one byte for byte or the complete new
+    one (those written before the disk filled), never a part; no temp file is left."""
+    summarize(cost_sweep)
+    names = ["summary.csv", "curves.csv", "summary.md", "report.html",
+             *sorted(p.name for p in cost_sweep.glob("*.png"))]
+
+    def contents():
+        return {name: (cost_sweep / name).read_bytes() for name in names}
+
+    before = contents()
+    metrics_file = next(cost_sweep.glob("model=csp*/metrics.json"))  # the next summary differs in every file
+    metrics = json.loads(metrics_file.read_text())
+    history = [dict(row, **{"val/acc": 0.5, "train/loss": 2.0}) for row in metrics["history"]]
+    metrics_file.write_text(json.dumps(dict(metrics, history=history, **{"test/acc": 0.5, "val/acc": 0.5,
+                                                                          "train/loss": 2.0})))
+    summarize(cost_sweep)
+    after = contents()
+    assert all(after[name] != before[name] for name in names)
+    total = sum(len(data) for data in after.values())
+    real_open = open
+    for budget in (100, total // 2):  # the disk fills in the first file written, and half-way
+        for name, data in before.items():
+            (cost_sweep / name).write_bytes(data)
+        left = [budget]
+
+        class Filling:
+            def __init__(self, file):
+                self.file = file
+
+            def write(self, data):
+                if len(data) > left[0]:
+                    self.file.write(data[:left[0]])
+                    raise OSError(errno.ENOSPC, "No space left on device")
+                left[0] -= len(data)
+                return self.file.write(data)
+
+            def __getattr__(self, name):
+                return getattr(self.file, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.file.close()
+
+        def full_disk_open(path, mode="r", *args, **kwargs):
+            file = real_open(path, mode, *args, **kwargs)
+            return Filling(file) if any(m in mode for m in "wax") else file
+
+        monkeypatch.setattr("builtins.open", full_disk_open)
+        monkeypatch.setattr("io.open", full_disk_open)
+        with pytest.raises(OSError) as error:
+            summarize(cost_sweep)
+        monkeypatch.undo()
+        assert error.value.errno == errno.ENOSPC
+        now = contents()
+        assert all(now[name] in (before[name], after[name]) for name in names), budget  # old or new, whole
+        assert any(now[name] == before[name] for name in names)  # the one the disk filled in: still the old
+        assert (now["report.html"] == before["report.html"]) and now["summary.csv"] in (before["summary.csv"],
+                                                                                       after["summary.csv"])
+        assert not list(cost_sweep.glob(".*.tmp"))  # no temp file left behind
+    summarize(cost_sweep)  # space again: the new summary is written whole
+    assert contents() == after

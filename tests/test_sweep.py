@@ -11,6 +11,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from browser import check_page
 from conftest import ROOT
 from reslab.sweep import load_sweep, summarize
 
@@ -64,6 +65,9 @@ def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_faili
     for name in ("depth.png", "curves_depth8.png", "curves_depth14.png", "frontier.png"):
         assert _valid_png(sweep / name), name
     assert (sweep / "report.html").is_file() and (sweep / "curves.csv").is_file()
+    seen = check_page(sweep / "report.html", tmp_path)  # the real sweep's page in headless Chromium
+    assert seen["images"] == len(list(sweep.glob("*.png"))) and seen["undecoded"] == [] and seen["errors"] == []
+    assert seen["overflowing"] == [] and seen["scrollWidth"] <= seen["clientWidth"]
 
     # job folders carry the swept keys only (not epochs=1, trainer.accelerator=cpu), in the order given
     assert {p.name for p in sweep.iterdir() if p.is_dir()} == {
@@ -71,8 +75,8 @@ def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_faili
         "dataset=digits", "dataset=imagefolder"}
     job = sweep / "model=noshortcut,depth=14"
     hparams, scalars = _hparams(job)
-    assert hparams["model"].string_value == "noshortcut" and hparams["depth"].number_value == 14
-    assert hparams["seed"].number_value == 0 and hparams["width"].string_value == "null"
+    assert hparams["model"].string_value == "noshortcut" and hparams["depth"].string_value == "14"  # an integer
+    assert hparams["seed"].string_value == "0" and hparams["width"].string_value == "null"  # seed not swept
     assert {"hp/val/acc", "hp/test/acc", "hp/train/loss", "train/loss_epoch"} <= scalars
 
     (sweep / "summary.md").unlink()

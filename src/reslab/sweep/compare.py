@@ -159,8 +159,8 @@ def verdict_section(sweep: Sweep) -> Section | None:
         best = max(scored, key=lambda pair: pair[0])[1]
         name = sweep.variant(best) if key else sweep.label(best)
         seeds = len(best.values(test))
-        line = (f"{head}best {test}: `{name}`, {mean_std(best.values(test))} ({seeds} seed{'s' * (seeds > 1)})"
-                + (f" of {len(groups)} settings." if len(groups) > 1 else "."))
+        among = f" of {len(groups)} variants" if len(groups) > 1 else ""
+        line = f"{head}best {test}{among}: `{name}`, {mean_std(best.values(test))} ({seeds} seed{'s' * (seeds > 1)})."
         mine = [by_group[id(g)] for g in groups if id(g) in by_group]
         if mine:
             metric = ", ".join(f"`{sweep.variant(c.group)}` {_outcome(j, _interval(c.metric, False))}"

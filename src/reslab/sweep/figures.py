@@ -23,6 +23,7 @@ from reslab.sweep.frontier import frontier, same_cost  # noqa: E402
 from reslab.sweep.jobs import FINISHED, Group, Sweep  # noqa: E402
 from reslab.sweep.palette import sweep_palette  # noqa: E402
 from reslab.sweep.stats import spread  # noqa: E402
+from reslab.sweep.tables import compact  # noqa: E402
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # one per depth
 SEED_LINES = 5  # at most this many seeds: each seed's curve is drawn as a thin line too
@@ -44,6 +45,11 @@ def save(fig, sweep: Sweep, name: str) -> str:
     atomic_write(sweep.folder / name, lambda file: fig.savefig(file, format="png", dpi=100))
     plt.close(fig)
     return name
+
+
+def _err(means, lows, highs) -> list[list[float]]:
+    """Error bar lengths below and above each mean (never negative: a geometric mean may round past a bound)."""
+    return [[max(0.0, m - lo) for m, lo in zip(means, lows)], [max(0.0, hi - m) for m, hi in zip(means, highs)]]
 
 
 def _marker(sweep: Sweep, depth: int) -> str:
@@ -113,8 +119,7 @@ def _against_depth(ax, sweep: Sweep, groups: list[Group], key: str, log: bool, c
         return
     stats = [spread(values, geometric=log) for _, values in points]
     xs = [x for x, _ in points]
-    ax.errorbar(xs, [m for m, _, _ in stats], yerr=[[m - lo for m, lo, _ in stats], [hi - m for m, _, hi in stats]],
-                marker="o", capsize=3, color=colour)
+    ax.errorbar(xs, [m for m, _, _ in stats], yerr=_err(*zip(*stats)), marker="o", capsize=3, color=colour)
     for x, values in points:
         ax.scatter([x] * len(values), values, s=9, color=colour, alpha=0.6, zorder=3)
 
@@ -126,7 +131,7 @@ def _one_position(ax, x: int, groups: list[Group], key: str, log: bool, colour: 
     mean, low, high = spread(values, geometric=log)
     offsets = [0.12 * (i - (len(values) - 1) / 2) / max(1, len(values) - 1) * 2 for i in range(len(values))]
     ax.scatter([x + o for o in offsets], values, s=14, color=colour, alpha=0.6, zorder=3)
-    ax.errorbar([x], [mean], yerr=[[mean - low], [high - mean]], marker="_", ms=18, mew=2, capsize=4, color=colour)
+    ax.errorbar([x], [mean], yerr=_err([mean], [low], [high]), marker="_", ms=18, mew=2, capsize=4, color=colour)
 
 
 def _curve(ax, group: Group, key: str, x: str, colour: str) -> None:
@@ -137,8 +142,7 @@ def _curve(ax, group: Group, key: str, x: str, colour: str) -> None:
     xs = [getattr(p, x) for p in points]
     means, lows, highs = ([getattr(p, k) for p in points] for k in ("mean", "min", "max"))
     if len(xs) == 1:  # one epoch: a point with the seeds' range as its bar
-        ax.errorbar(xs, means, yerr=[[means[0] - lows[0]], [highs[0] - means[0]]], marker="o", capsize=4,
-                    color=colour)
+        ax.errorbar(xs, means, yerr=_err(means, lows, highs), marker="o", capsize=4, color=colour)
         return
     ax.plot(xs, means, lw=1.6, color=colour)
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.15, lw=0)
@@ -197,7 +201,7 @@ def frontier_figure(sweep: Sweep) -> list[Figure]:
         return []
     equal = {key: part for key, part in front.items() if same_cost(part[2])}
     drawn = {key: part for key, part in front.items() if key not in equal}
-    notes = [f"{part[0]} ({part[2][0].cost:.3g})" for part in equal.values()]
+    notes = [f"{part[0]} ({compact(part[2][0].cost)})" for part in equal.values()]
     same = ("every setting has the same " + " and ".join(notes) + ": no frontier on " +
             ("that axis" if len(notes) == 1 else "those axes")) if notes else ""
     if not drawn:
@@ -207,8 +211,8 @@ def frontier_figure(sweep: Sweep) -> list[Figure]:
                              layout="constrained")
     for ax, (title, lower, pts, best) in zip(axes[0], drawn.values()):
         for i, p in enumerate(pts):
-            ax.errorbar([p.cost], [p.metric], yerr=[[p.metric - p.low], [p.high - p.metric]],
-                        xerr=[[p.cost - p.cost_low], [p.cost_high - p.cost]], marker=_marker(sweep, p.group.depth),
+            ax.errorbar([p.cost], [p.metric], yerr=_err([p.metric], [p.low], [p.high]),
+                        xerr=_err([p.cost], [p.cost_low], [p.cost_high]), marker=_marker(sweep, p.group.depth),
                         capsize=3, ls="", color=colours[sweep.series(p.group)])
             if i in best:
                 ax.scatter([p.cost], [p.metric], s=150, facecolors="none", edgecolors="black", lw=1.2, zorder=3)

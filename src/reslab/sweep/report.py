@@ -80,7 +80,8 @@ def _inline(text: str) -> str:
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 .scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}th{background:#f2f2f2}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}
+td:last-child{white-space:normal;min-width:12em}th{background:#f2f2f2}
 tr:nth-child(even) td{background:#fafafa}img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}
 code{background:#f4f4f4;padding:0 .2em;overflow-wrap:anywhere}figure{margin:1.5em 0}
 figcaption{color:#444;font-size:.9em;max-width:80em}p{max-width:80em;line-height:1.4}
