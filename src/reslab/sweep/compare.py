@@ -26,7 +26,8 @@ def _difference(group: Group, base: Group, key: str, log: bool, higher: bool) ->
         a, b = ({s: math.log(v) for s, v in side.items() if v > 0} for side in (a, b))
     common = [seed for seed in a if seed in b]
     if len(common) >= 2:
-        diff, seeds = compare([a[s] for s in common], [b[s] for s in common], higher, paired=True), f"{len(common)} paired"
+        diff = compare([a[s] for s in common], [b[s] for s in common], higher, paired=True)
+        seeds = f"{len(common)} paired"
     else:
         diff, seeds = compare(list(a.values()), list(b.values()), higher), f"{len(a)} vs {len(b)}"
     if not log:  # a difference of two fractions lies in [-1, 1]; its interval too
