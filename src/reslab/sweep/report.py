@@ -67,7 +67,7 @@ def markdown(sweep: Sweep, parts: list[Section], shown: list[Figure]) -> str:
         lines += ["", "## Figures", ""]
         for figure in shown:
             lines += ([f"![{figure.name}]({figure.name})", ""] if figure.name else []) + [f"*{figure.caption}*", ""]
-    return "\n".join(lines).rstrip("\n") + "\n"
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # one blank line between parts
 
 
 def _inline(text: str) -> str:
