@@ -138,6 +138,13 @@ def test_summary_gives_intervals_and_verdicts_against_noshortcut(three_seed_swee
     assert plain20[4] == plain20[8] == "no clear difference"
     assert plain20[5] == "effect too small to resolve with < 20 seeds"  # accuracy: identical means
     assert "| plain | 56 | 3/3 | **0.9750 ± 0.005** |" in text  # best at its depth, mean ± std over seeds
+    # the answer first: per depth the best variant, what differs from noshortcut after Holm, what needs seeds
+    assert text.split("\n")[2:5] == ["## The answer", "", "**depth=20**: best test/acc of 2 variants: `plain`, "
+                                      "0.9700 ± 0.01 (3 seeds). Against `noshortcut`, after Holm over m = 4: test/acc: "
+                                      "no clear difference: `plain` (needs ≥ 20 seeds). Final training loss (ratio): "
+                                      "no clear difference: `plain` (needs ≥ 20 seeds)."]
+    assert ("Final training loss (ratio): better: `plain` (×0.0807 [×0.0322, ×0.203]); one seed: run more: "
+            "`weighted`.") in text and "test/acc: no clear difference: `plain` (needs 4 seeds); one seed" in text
     for name in ("depth.png", "curves_depth20.png", "curves_depth56.png", "grad_flow_depth20.png",
                  "grad_flow_depth56.png", "wrc.png", "frontier.png"):
         assert _valid_png(three_seed_sweep / name), name

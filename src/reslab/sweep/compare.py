@@ -127,15 +127,21 @@ def comparison_section(sweep: Sweep) -> Section | None:
     return Section(f"Against `{BASELINE}`", text, header, rows)
 
 
-def _outcome(judgement: Judged, shown: str) -> str:
-    """"better (+0.28)", "no clear difference (6 seeds would resolve it)", "one seed: run more"."""
-    if judgement.verdict in ("better", "worse"):
-        return f"{judgement.verdict} ({shown})"
-    if judgement.verdict == "no clear difference":
-        needed = judgement.seeds_needed
-        return f"no clear difference ({needed} seeds would resolve it)" if needed.isdigit() else \
-            f"no clear difference ({needed})" if needed else "no clear difference"
-    return judgement.verdict
+def _outcomes(sweep: Sweep, found: list[tuple[Comparison, Judged]], ratio: bool) -> str:
+    """"better: `plain` (+0.26 [+0.21, +0.31]); no clear difference: `csp` (needs 5 seeds)", by verdict."""
+    by_verdict: dict[str, list[str]] = {}
+    for c, judgement in found:
+        diff = c.loss if ratio else c.metric
+        if judgement.verdict in ("better", "worse"):
+            note = f" ({_interval(diff, ratio)})"
+        elif judgement.verdict != "no clear difference" or not judgement.seeds_needed:
+            note = ""
+        elif judgement.seeds_needed.isdigit():
+            note = f" (needs {judgement.seeds_needed} seeds)"
+        else:
+            note = f" (needs ≥ {MAX_SEEDS} seeds)"
+        by_verdict.setdefault(judgement.verdict, []).append(f"`{sweep.variant(c.group)}`{note}")
+    return "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in by_verdict.items())
 
 
 def verdict_section(sweep: Sweep) -> Section | None:
@@ -164,11 +170,9 @@ def verdict_section(sweep: Sweep) -> Section | None:
         line = f"{head}best {test}{among}: `{name}`, {mean_std(best.values(test))} ({seeds} seed{'s' * (seeds > 1)})."
         mine = [by_group[id(g)] for g in groups if id(g) in by_group]
         if mine:
-            metric = ", ".join(f"`{sweep.variant(c.group)}` {_outcome(j, _interval(c.metric, False))}"
-                               for c, j, _ in mine)
-            loss = ", ".join(f"`{sweep.variant(c.group)}` {_outcome(j, _interval(c.loss, True))}"
-                             for c, _, j in mine)
-            line += (f" Against `{BASELINE}` (Holm over m = {m}): {test}: {metric}; final training loss "
+            metric = _outcomes(sweep, [(c, j) for c, j, _ in mine], ratio=False)
+            loss = _outcomes(sweep, [(c, j) for c, _, j in mine], ratio=True)
+            line += (f" Against `{BASELINE}`, after Holm over m = {m}: {test}: {metric}. Final training loss "
                      f"(ratio): {loss}.")
         elif key:
             line += f" No `{BASELINE}` run at these settings: no verdicts against a baseline."
