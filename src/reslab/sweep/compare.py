@@ -152,9 +152,9 @@ def verdict_section(sweep: Sweep) -> Section | None:
     found, m = judged(sweep)
     by_group = {id(c.group): (c, metric, loss) for c, metric, loss in found}
     sets: dict[tuple, list[Group]] = {}
-    for group in sweep.groups:
-        sets.setdefault(sweep.others(group), []).append(group)
     test, key = sweep.test_key, sweep.variant_key
+    for group in sweep.groups:  # no variant key swept (a search over lr, say): every setting in one set
+        sets.setdefault(sweep.others(group) if key else (), []).append(group)
     text = []
     for groups in sets.values():
         where = sweep.label(groups[0], without=(key,) if key else tuple(sweep.keys))
@@ -166,7 +166,7 @@ def verdict_section(sweep: Sweep) -> Section | None:
         best = max(scored, key=lambda pair: pair[0])[1]
         name = sweep.variant(best) if key else sweep.label(best)
         seeds = len(best.values(test))
-        among = f" of {len(groups)} variants" if len(groups) > 1 else ""
+        among = f" of {len(groups)} {'variants' if key else 'settings'}" if len(groups) > 1 else ""
         line = f"{head}best {test}{among}: `{name}`, {mean_std(best.values(test))} ({seeds} seed{'s' * (seeds > 1)})."
         mine = [by_group[id(g)] for g in groups if id(g) in by_group]
         if mine:
