@@ -25,3 +25,18 @@ def test_report_reads_in_a_real_browser(tmp_path, shape):
     assert seen["overflowing"] == [] and seen["scrollWidth"] <= seen["clientWidth"]  # nothing past the width
     assert seen["errors"] == []
     assert seen["screenshot"] is not None and seen["screenshot"].stat().st_size > 10_000
+
+
+def test_the_browser_check_sees_what_it_must_catch(tmp_path):
+    """The probe itself, on a page with each fault: an image that does not decode, a table wider than the page
+    outside a scrolling box (and one inside, which is fine), a script error."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>'
+                    '<img alt="broken" src="data:image/png;base64,AAAA">'
+                    '<table style="width:3000px"><tr><td>wide</td></tr></table>'
+                    '<div style="overflow-x:auto"><table style="width:3000px"><tr><td>scrolls</td></tr></table></div>'
+                    "<script>console.error('boom')</script></body></html>")
+    seen = check_page(page, tmp_path)
+    assert seen["undecoded"] == ["broken"] and seen["errors"] and "boom" in " ".join(seen["errors"])
+    assert any(tag.startswith("TABLE:wide") for tag in seen["overflowing"])
+    assert not any("scrolls" in tag for tag in seen["overflowing"]) and seen["scrollWidth"] > seen["clientWidth"]
