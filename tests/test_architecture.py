@@ -14,7 +14,8 @@ MAX_LINES = 250
 # with layers 0-2 before anything heavy is imported.
 LAYERS = [
     ("reslab.errors", "reslab.swept", "reslab.host"),
-    ("reslab.records", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
+    ("reslab.records", "reslab.models", "reslab.data", "reslab.outdir"),
+    ("reslab.hparams",),  # writes the sweep's HParams experiment with records.atomic_write
     ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
      "reslab.detector"),
     ("reslab.tasks", "reslab.callbacks"),

@@ -1,74 +1,23 @@
 """The sweep's figures (PNG), each with a one-sentence caption, each skipped when its data is absent (e.g. gradient
 flow with `diagnostics=off`) and replaced when it would have nothing to show (one depth: the results per variant
-instead of a depth axis; every setting at the same cost: a line saying so instead of a frontier).
-
-Conventions, shared with any figure a report section adds (`save`, `Figure`, `reslab.sweep.palette`):
-- the figures show the seeds themselves: a mean (geometric for losses) with the seeds' range (min to max) as the
-  band or bar, and each seed as a thin line or a dot; the 95 % t-intervals are in the tables and curves.csv;
-- one colour per variant in every figure (`sweep_palette`), the `noshortcut` baseline grey; depths by marker;
-- axes fit the data (matplotlib's margins), legends outside the axes so nothing is drawn over.
+instead of a depth axis; every setting at the same cost: a line saying so instead of a frontier). They follow the
+conventions of `reslab.sweep.plotting` (the seeds' range as bands and bars, one colour per variant).
 """
 import math
-from dataclasses import dataclass
 
-import matplotlib
+from matplotlib.lines import Line2D
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
+from reslab.sweep.curves import FRACTION, LOSS, curve, has_time, seed_curves
+from reslab.sweep.frontier import frontier, same_cost
+from reslab.sweep.jobs import FINISHED, Group, Sweep
+from reslab.sweep.plotting import Figure, depth_marker, error_bars, legend, plt, save, series_colours
+from reslab.sweep.stats import spread
+from reslab.sweep.tables import compact
 
-from reslab.records import atomic_write  # noqa: E402
-from reslab.sweep.curves import FRACTION, LOSS, curve, has_time, seed_curves  # noqa: E402
-from reslab.sweep.frontier import frontier, same_cost  # noqa: E402
-from reslab.sweep.jobs import FINISHED, Group, Sweep  # noqa: E402
-from reslab.sweep.palette import sweep_palette  # noqa: E402
-from reslab.sweep.stats import spread  # noqa: E402
-from reslab.sweep.tables import compact  # noqa: E402
-
-MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # one per depth
 SEED_LINES = 5  # at most this many seeds: each seed's curve is drawn as a thin line too
 BAND = "band: the seeds' range (min to max)"
 
-
-@dataclass(frozen=True)
-class Figure:
-    """A PNG of the sweep folder (`name`) and its caption; `name` None: a note standing in for a figure that has
-    nothing to show (the report prints the caption alone)."""
-
-    name: str | None
-    caption: str
-
-
-def save(fig, sweep: Sweep, name: str) -> str:
-    """Write `fig` as `name` in the sweep folder (atomically: an old PNG stays whole until the new one is) and
-    close it."""
-    atomic_write(sweep.folder / name, lambda file: fig.savefig(file, format="png", dpi=100))
-    plt.close(fig)
-    return name
-
-
-def _err(means, lows, highs) -> list[list[float]]:
-    """Error bar lengths below and above each mean (never negative: a geometric mean may round past a bound)."""
-    return [[max(0.0, m - lo) for m, lo in zip(means, lows)], [max(0.0, hi - m) for m, hi in zip(means, highs)]]
-
-
-def _marker(sweep: Sweep, depth: int) -> str:
-    return MARKERS[sweep.depths.index(depth) % len(MARKERS)]
-
-
-def _legend(fig, sweep: Sweep, colours: dict[str, str], depths: bool = False, extra=()) -> None:
-    """One legend outside the axes, on the right: a colour per series, a marker per depth when asked, `extra`."""
-    handles = [Line2D([], [], color=colour, lw=2, label=label) for label, colour in colours.items()]
-    if depths and len(sweep.depths) > 1:
-        handles += [Line2D([], [], color="black", marker=_marker(sweep, d), ls="", label=f"depth {d}")
-                    for d in sweep.depths]
-    handles += list(extra)
-    fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
-
-
-def _series(sweep: Sweep, groups: list[Group]) -> dict[str, str]:
-    colours = sweep_palette(sweep)
-    return {label: colours[label] for label in dict.fromkeys(sweep.series(g) for g in groups)}
+__all__ = ["Figure", "curves", "frontier_figure", "gradient_flow", "results", "save", "wrc"]
 
 
 def _finished(sweep: Sweep) -> list[Group]:
@@ -82,7 +31,7 @@ def results(sweep: Sweep) -> list[Figure]:
     if not groups:
         return []
     several = len({g.depth for g in groups}) > 1
-    colours = _series(sweep, groups)
+    colours = series_colours(sweep, groups)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
     panels = ((sweep.test_key, f"{sweep.test_key} (best checkpoint)", False), (LOSS, "final training loss", True))
     for ax, (key, title, log) in zip(axes, panels):
@@ -99,7 +48,7 @@ def results(sweep: Sweep) -> list[Figure]:
         else:
             ax.set_xticks(range(len(colours)), list(colours), rotation=30, ha="right", fontsize=8)
             ax.set_xlim(-0.6, len(colours) - 0.4)
-    _legend(fig, sweep, colours, extra=[Line2D([], [], color="grey", marker="_", ms=12, ls="",
+    legend(fig, sweep, colours, extra=[Line2D([], [], color="grey", marker="_", ms=12, ls="",
                                                label="mean; bar: the seeds' range"),
                                         Line2D([], [], color="grey", marker="o", ms=3, ls="", alpha=0.6,
                                                label="one seed")])
@@ -119,7 +68,7 @@ def _against_depth(ax, sweep: Sweep, groups: list[Group], key: str, log: bool, c
         return
     stats = [spread(values, geometric=log) for _, values in points]
     xs = [x for x, _ in points]
-    ax.errorbar(xs, [m for m, _, _ in stats], yerr=_err(*zip(*stats)), marker="o", capsize=3, color=colour)
+    ax.errorbar(xs, [m for m, _, _ in stats], yerr=error_bars(*zip(*stats)), marker="o", capsize=3, color=colour)
     for x, values in points:
         ax.scatter([x] * len(values), values, s=9, color=colour, alpha=0.6, zorder=3)
 
@@ -131,7 +80,8 @@ def _one_position(ax, x: int, groups: list[Group], key: str, log: bool, colour: 
     mean, low, high = spread(values, geometric=log)
     offsets = [0.12 * (i - (len(values) - 1) / 2) / max(1, len(values) - 1) * 2 for i in range(len(values))]
     ax.scatter([x + o for o in offsets], values, s=14, color=colour, alpha=0.6, zorder=3)
-    ax.errorbar([x], [mean], yerr=_err([mean], [low], [high]), marker="_", ms=18, mew=2, capsize=4, color=colour)
+    ax.errorbar([x], [mean], yerr=error_bars([mean], [low], [high]), marker="_", ms=18, mew=2, capsize=4,
+                color=colour)
 
 
 def _curve(ax, group: Group, key: str, x: str, colour: str) -> None:
@@ -142,7 +92,7 @@ def _curve(ax, group: Group, key: str, x: str, colour: str) -> None:
     xs = [getattr(p, x) for p in points]
     means, lows, highs = ([getattr(p, k) for p in points] for k in ("mean", "min", "max"))
     if len(xs) == 1:  # one epoch: a point with the seeds' range as its bar
-        ax.errorbar(xs, means, yerr=_err(means, lows, highs), marker="o", capsize=4, color=colour)
+        ax.errorbar(xs, means, yerr=error_bars(means, lows, highs), marker="o", capsize=4, color=colour)
         return
     ax.plot(xs, means, lw=1.6, color=colour)
     ax.fill_between(xs, lows, highs, color=colour, alpha=0.15, lw=0)
@@ -162,7 +112,7 @@ def curves(sweep: Sweep) -> list[Figure]:
                   and (curve(g, LOSS) or curve(g, sweep.monitor))]
         if not groups:
             continue
-        colours = _series(sweep, groups)
+        colours = series_colours(sweep, groups)
         rows = 2 if timed else 1
         fig, axes = plt.subplots(rows, 2, figsize=(11, 3.8 * rows), squeeze=False, layout="constrained")
         for group in groups:
@@ -184,7 +134,7 @@ def curves(sweep: Sweep) -> list[Figure]:
         extra = [Line2D([], [], color="grey", lw=6, alpha=0.3, label=BAND)]
         if seeds <= SEED_LINES:
             extra.append(Line2D([], [], color="grey", lw=0.6, label="thin: each seed"))
-        _legend(fig, sweep, colours, extra=extra)
+        legend(fig, sweep, colours, extra=extra)
         name = save(fig, sweep, f"curves_depth{depth}.png")
         out.append(Figure(name, f"Depth {depth}: the training loss (log axis, lower is better) and {sweep.monitor} "
                           "(higher is better) per epoch" + (" and against wall-clock seconds" if timed else "")
@@ -206,13 +156,14 @@ def frontier_figure(sweep: Sweep) -> list[Figure]:
             ("that axis" if len(notes) == 1 else "those axes")) if notes else ""
     if not drawn:
         return [Figure(None, f"Cost frontier: {same}.")]
-    colours = _series(sweep, [p.group for _, _, pts, _ in drawn.values() for p in pts])
+    colours = series_colours(sweep, [p.group for _, _, pts, _ in drawn.values() for p in pts])
     fig, axes = plt.subplots(1, len(drawn), figsize=(4.6 * len(drawn) + 2, 4.2), squeeze=False,
                              layout="constrained")
     for ax, (title, lower, pts, best) in zip(axes[0], drawn.values()):
         for i, p in enumerate(pts):
-            ax.errorbar([p.cost], [p.metric], yerr=_err([p.metric], [p.low], [p.high]),
-                        xerr=_err([p.cost], [p.cost_low], [p.cost_high]), marker=_marker(sweep, p.group.depth),
+            ax.errorbar([p.cost], [p.metric], yerr=error_bars([p.metric], [p.low], [p.high]),
+                        xerr=error_bars([p.cost], [p.cost_low], [p.cost_high]),
+                        marker=depth_marker(sweep, p.group.depth),
                         capsize=3, ls="", color=colours[sweep.series(p.group)])
             if i in best:
                 ax.scatter([p.cost], [p.metric], s=150, facecolors="none", edgecolors="black", lw=1.2, zorder=3)
@@ -225,7 +176,7 @@ def frontier_figure(sweep: Sweep) -> list[Figure]:
         ax.grid(alpha=0.3)
     ring = Line2D([], [], marker="o", ms=10, mfc="none", mec="black", ls="--", color="black", lw=0.8,
                   label="Pareto-optimal")
-    _legend(fig, sweep, colours, depths=True, extra=[ring])
+    legend(fig, sweep, colours, depths=True, extra=[ring])
     caption = (f"Cost frontier: {sweep.test_key} (higher is better) against each cost, a point per setting at its "
                "means over seeds with bars from its lowest to its highest seed; ringed and joined: no other setting "
                "is as good for less" + (f"; {same}" if same else "") + ".")
@@ -250,14 +201,14 @@ def gradient_flow(sweep: Sweep) -> list[Figure]:
                  if (values := _per_block(g, "grad/first_step", geometric=True))]
         if not lines:
             continue
-        colours = _series(sweep, [g for g, _ in lines])
+        colours = series_colours(sweep, [g for g, _ in lines])
         fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
         for group, values in lines:
             ax.plot(range(len(values)), values, marker=".", color=colours[sweep.series(group)])
         ax.set(xlabel="block (0 = input side)", ylabel="gradient norm of the block's parameters", yscale="log",
                title=f"gradient flow at the first step, depth {depth} (geometric mean over seeds)")
         ax.grid(alpha=0.3)
-        _legend(fig, sweep, colours)
+        legend(fig, sweep, colours)
         out.append(Figure(save(fig, sweep, f"grad_flow_depth{depth}.png"),
                           f"Depth {depth}: the gradient norm of each block's parameters at the first step (log "
                           "axis), input side on the left; a flat line is gradient reaching every block alike."))
@@ -270,7 +221,7 @@ def wrc(sweep: Sweep) -> list[Figure]:
     lines = [line for line in lines if line[1]]
     if not lines:
         return []
-    colours = _series(sweep, [g for g, _, _ in lines])
+    colours = series_colours(sweep, [g for g, _, _ in lines])
     styles = ("-", "--", ":", "-.")
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True, layout="constrained")
     for group, alpha, beta in lines:
@@ -285,6 +236,6 @@ def wrc(sweep: Sweep) -> list[Figure]:
     depths = sorted({g.depth for g, _, _ in lines})
     extra = [Line2D([], [], color="black", ls=styles[sweep.depths.index(d) % len(styles)], label=f"depth {d}")
              for d in depths] if len(depths) > 1 else []
-    _legend(fig, sweep, colours, extra=extra)
+    legend(fig, sweep, colours, extra=extra)
     return [Figure(save(fig, sweep, "wrc.png"), "The weighted blocks' final scales per block (mean over seeds): "
                    "alpha on the residual branch, beta on the shortcut; the dashed line is 1 (a plain block).")]

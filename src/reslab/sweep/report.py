@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reslab.records import write_text
-from reslab.sweep import figures
 from reslab.sweep.compare import comparison_section, verdict_section
 from reslab.sweep.curves import LOSS_TARGET, has_time
-from reslab.sweep.figures import Figure
+from reslab.sweep.figures import Figure, curves, frontier_figure, gradient_flow, wrc
+from reslab.sweep.figures import results as results_figure
 from reslab.sweep.jobs import Sweep, load_sweep
 from reslab.sweep.tables import Section, results, time_to_target_section, unfinished, write_csv, write_curves_csv
 from reslab.sweep.timing import fill_times
@@ -34,7 +34,7 @@ def _time_to_target(sweep: Sweep, targets: Targets) -> Section | None:
 
 # The page, top to bottom: the answer, then the tables, then the figures. A section builder takes (sweep, targets)
 # and returns a Section or None (nothing to say); a figure builder takes the sweep, draws its PNGs with
-# `figures.save` and returns their `Figure`s (captions). Add a builder to these tuples to add a part to every report.
+# `plotting.save` and returns their `Figure`s (captions). Add a builder to these tuples to add a part to every report.
 SECTIONS: tuple[Callable[[Sweep, Targets], Section | None], ...] = (
     lambda sweep, _: verdict_section(sweep),
     lambda sweep, _: results(sweep),
@@ -42,8 +42,7 @@ SECTIONS: tuple[Callable[[Sweep, Targets], Section | None], ...] = (
     _time_to_target,
     lambda sweep, _: unfinished(sweep),
 )
-FIGURES: tuple[Callable[[Sweep], list[Figure]], ...] = (
-    figures.results, figures.curves, figures.frontier_figure, figures.gradient_flow, figures.wrc)
+FIGURES: tuple[Callable[[Sweep], list[Figure]], ...] = (results_figure, curves, frontier_figure, gradient_flow, wrc)
 
 
 def sections(sweep: Sweep, targets: Targets, builders=SECTIONS) -> list[Section]:
