@@ -11,6 +11,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from browser import check_page
 from conftest import ROOT
 from reslab.sweep import load_sweep, summarize
 
@@ -64,6 +65,9 @@ def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_faili
     for name in ("depth.png", "curves_depth8.png", "curves_depth14.png", "frontier.png"):
         assert _valid_png(sweep / name), name
     assert (sweep / "report.html").is_file() and (sweep / "curves.csv").is_file()
+    seen = check_page(sweep / "report.html", tmp_path)  # the real sweep's page in headless Chromium
+    assert seen["images"] == len(list(sweep.glob("*.png"))) and seen["undecoded"] == [] and seen["errors"] == []
+    assert seen["overflowing"] == [] and seen["scrollWidth"] <= seen["clientWidth"]
 
     # job folders carry the swept keys only (not epochs=1, trainer.accelerator=cpu), in the order given
     assert {p.name for p in sweep.iterdir() if p.is_dir()} == {
@@ -71,8 +75,8 @@ def test_a_real_sweep_ends_with_its_summary_and_survives_a_diverging_and_a_faili
         "dataset=digits", "dataset=imagefolder"}
     job = sweep / "model=noshortcut,depth=14"
     hparams, scalars = _hparams(job)
-    assert hparams["model"].string_value == "noshortcut" and hparams["depth"].number_value == 14
-    assert hparams["seed"].number_value == 0 and hparams["width"].string_value == "null"
+    assert hparams["model"].string_value == "noshortcut" and hparams["depth"].string_value == "14"  # an integer
+    assert hparams["seed"].string_value == "0" and hparams["width"].string_value == "null"  # seed not swept
     assert {"hp/val/acc", "hp/test/acc", "hp/train/loss", "train/loss_epoch"} <= scalars
 
     (sweep / "summary.md").unlink()
@@ -134,6 +138,13 @@ def test_summary_gives_intervals_and_verdicts_against_noshortcut(three_seed_swee
     assert plain20[4] == plain20[8] == "no clear difference"
     assert plain20[5] == "effect too small to resolve with < 20 seeds"  # accuracy: identical means
     assert "| plain | 56 | 3/3 | **0.9750 ± 0.005** |" in text  # best at its depth, mean ± std over seeds
+    # the answer first: per depth the best variant, what differs from noshortcut after Holm, what needs seeds
+    assert text.split("\n")[2:5] == ["## The answer", "", "**depth=20**: best test/acc of 2 variants: `plain`, "
+                                      "0.9700 ± 0.01 (3 seeds). Against `noshortcut`, after Holm over m = 4: test/acc: "
+                                      "no clear difference: `plain` (needs ≥ 20 seeds). Final training loss (ratio): "
+                                      "no clear difference: `plain` (needs ≥ 20 seeds)."]
+    assert ("Final training loss (ratio): better: `plain` (×0.0807 [×0.0322, ×0.203]); one seed: run more: "
+            "`weighted`.") in text and "test/acc: no clear difference: `plain` (needs 4 seeds); one seed" in text
     for name in ("depth.png", "curves_depth20.png", "curves_depth56.png", "grad_flow_depth20.png",
                  "grad_flow_depth56.png", "wrc.png", "frontier.png"):
         assert _valid_png(three_seed_sweep / name), name

@@ -1,22 +1,26 @@
 """TensorBoard's HParams tab for runs and sweeps, and plain hyperparameters for the other loggers.
 
-TensorBoard builds the tab from an *experiment* (the columns: hyperparameters with their domains and whether they
-differ between runs, and the metrics) plus each run's *session start* (its values and its group) and final
-scalars. Lightning's `log_hyperparams(params, metrics)` writes an experiment into every run with each key marked
-"not differing" (TensorBoard reads the first it finds, so the swept keys never came first) and needs a placeholder
-metric value at step 0. Here instead:
+TensorBoard builds the tab from an *experiment* (the columns: hyperparameters with their domains, and the metrics),
+each run's *session start* (its values and its group) and final scalars. The protobufs come from TensorBoard's own
+HParams API (`tensorboard.plugins.hparams.summary_v2`: `HParam`, `Discrete`, `RealInterval`, `Metric`,
+`hparams_config_pb`, `hparams_pb`; the TensorFlow-free half of `tensorboard.plugins.hparams.api`). Lightning's
+`log_hyperparams(params, metrics)` cannot give this tab: it writes an experiment into every run with no key marked
+as differing (TensorBoard reads the first it finds), no group (seeds are never averaged) and a placeholder metric
+at step 0; the other loggers (CSV, MLflow) get it, with the whole config flattened. What the API has no argument
+for is done here:
 
-- `write_experiment(sweep folder, config, swept)`: once per multirun, at its start (`reslab.sweep.callback`): the
-  swept keys with their domains and differs=true (TensorBoard lists those first), then the main settings, then the
-  `hp/*` metrics. A single run has no experiment: TensorBoard derives one from the runs it is shown.
-- `log_start(loggers, cfg, monitor)`: at the start of a new run (not a resume): the run's values of those few
-  columns, the seed among them, in the group of its setting (swept values but the seed) so seeds are averaged;
-  other loggers (CSV, MLflow) get the whole config flattened.
-- `log_final(loggers, metrics, monitor, step)`: the final `hp/*` metrics at the last step (no placeholder at step
-  0, so no ramp from zero) and the end of the session.
+- the swept keys are marked `differs` (TensorBoard lists the differing columns first);
+- a run's group is its setting (its swept values but the seed), so TensorBoard averages the seeds of a setting in
+  one row; that row's `seeds` column says which seeds the sweep runs per setting and how many ("0, 1 (2 seeds)"),
+  not one seed's value; each seed stays a session of its own (the row's expander lists them by run name; the
+  Scalars and Time Series tabs show each run);
+- integers as text: TensorBoard prints every number with five digits (128.00, 56.000); integer values (depth,
+  batch size, epochs, seeds) go as text ("128"), floats (lr, weight decay) as numbers.
 
-No Lightning import (loggers are recognised by class name) and no `reslab.sweep` import: the sweep's callback
-imports this module.
+`write_experiment(sweep folder, config, swept)` once per multirun, at its start (`reslab.sweep.callback`),
+atomically; `log_start(loggers, cfg, monitor)` at the start of a new run (not a resume); `log_final(loggers,
+metrics, monitor, step)` the final `hp/*` metrics at the last step and the end of the session. No Lightning import
+(loggers are recognised by class name) and no `reslab.sweep` import: the sweep's callback imports this module.
 """
 import math
 import time
@@ -25,14 +29,20 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
+from tensorboard.compat.proto.event_pb2 import Event
 from tensorboard.compat.proto.summary_pb2 import Summary
 from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+from tensorboard.plugins.hparams import summary_v2 as hp
+from tensorboard.summary.writer.record_writer import RecordWriter
 
+from reslab.run_files import atomic_write
 from reslab.sweep.keys import recorded
 from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 # Columns besides the swept keys (which come first): what a reader of the tab asks about a run.
 MAIN = ("model.block", "depth", "width", "dataset.name", "epochs", "batch_size", "lr", "weight_decay", "seed")
+SEED, SEEDS = "seed", "seeds"
+EXPERIMENT_FILE = "events.out.tfevents.0.sweep.hparams"  # the sweep's experiment, at the top of its folder
 
 
 def metric_keys(monitor: str) -> tuple[str, ...]:
@@ -41,91 +51,118 @@ def metric_keys(monitor: str) -> tuple[str, ...]:
             "peak_mem_mb", "wall_time_s")
 
 
-def _numeric(values) -> bool:
-    try:
-        [float(v) for v in values]
-    except (TypeError, ValueError):
-        return False
-    return all(str(v).lower() not in ("true", "false", "nan", "inf", "-inf") for v in values)
+def _parse(text: str):
+    """A swept value as written on the command line -> bool, int, float or text."""
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            value = kind(text)
+        except ValueError:
+            continue
+        return value if math.isfinite(value) else text
+    return text
 
 
-def _plain(value):
-    """A config value as an HParams value: numbers, bools and text; null shown as "null" (not Python's "None")."""
+def _kind(values) -> type:
+    """The one type the HParams column of these values takes: bool, int (shown as text), float, or str."""
+    kinds = {type(v) for v in values}
+    if len(kinds) == 1:
+        return kinds.pop()
+    return float if kinds <= {int, float} else str
+
+
+def _shown(value, kind: type | None = None):
+    """A value as the tab shows it: integers and null as text, floats as numbers, bools as bools."""
+    if isinstance(value, (DictConfig, ListConfig)):
+        value = str(OmegaConf.to_container(value))
     if value is None:
         return "null"
-    if isinstance(value, (bool, int, float, str)):
+    kind = kind or type(value)
+    if kind is bool and isinstance(value, bool):
         return value
-    return str(OmegaConf.to_container(value) if isinstance(value, (DictConfig, ListConfig)) else value)
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return str(value)
+
+
+def _seeds(domain) -> str:
+    values = [str(v) for v in domain] if isinstance(domain, list) else []
+    return f"{', '.join(values)} ({len(values)} seed{'s' * (len(values) != 1)})" if values else "searched"
 
 
 def columns(cfg, swept: dict, choices: dict | None = None) -> dict:
-    """{column: value}: the swept keys in sweep order, then MAIN (minus keys inside a swept config group).
-    A swept config group (`model=csp`) shows its choice; a swept key whose values are not all numbers is text."""
+    """{column: value}: the swept keys in sweep order, then MAIN (minus keys inside a swept config group). A swept
+    config group (`model=csp`) shows its choice; a swept seed is the `seeds` column (the same in every run of a
+    setting); a swept key's values take the one type of its domain."""
     out = {}
     for key, domain in swept.items():
+        if key == SEED:
+            out[SEEDS] = _seeds(domain)
+            continue
         value = OmegaConf.select(cfg, key, default=None)
         if isinstance(value, DictConfig) or (value is None and key in (choices or {})):
             value = (choices or {}).get(key, "")
-        value = _plain(value)
-        textual = isinstance(domain, list) and not _numeric(domain)
-        out[key] = str(value) if textual and not isinstance(value, str) else value
+        kind = _kind([_parse(str(v)) for v in domain]) if isinstance(domain, list) and domain else None
+        out[key] = _shown(value, float if isinstance(domain, dict) else kind)
     groups = [key for key in out if isinstance(OmegaConf.select(cfg, key, default=None), DictConfig)]
     for key in MAIN:
-        if key not in out and not any(key.startswith(group + ".") for group in groups):
-            out[key] = _plain(OmegaConf.select(cfg, key, default=None))
+        if key not in out and not (key == SEED and SEEDS in out) and not any(
+                key.startswith(group + ".") for group in groups):
+            out[key] = _shown(OmegaConf.select(cfg, key, default=None))
     return out
 
 
-def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
-    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))])
+def _domain(domain) -> hp.Discrete | hp.RealInterval | None:
+    if isinstance(domain, dict) and "interval" in domain:
+        return hp.RealInterval(*(float(x) for x in domain["interval"]))
+    if not isinstance(domain, list) or not domain:
+        return None
+    values = [_parse(str(v)) for v in domain]
+    kind = _kind(values)
+    return hp.Discrete([_shown(v, kind) for v in values])
 
 
-def _info(name: str, values: list, differs: bool, interval: list | None = None) -> api_pb2.HParamInfo:
-    info = api_pb2.HParamInfo(name=name, differs=differs)
-    if interval is not None:
-        info.type = api_pb2.DATA_TYPE_FLOAT64
-        info.domain_interval.min_value, info.domain_interval.max_value = (float(x) for x in interval)
-    elif all(isinstance(v, bool) for v in values):
-        info.type = api_pb2.DATA_TYPE_BOOL
-        info.domain_discrete.extend(values)
-    elif _numeric(values):
-        info.type = api_pb2.DATA_TYPE_FLOAT64
-        info.domain_discrete.extend(sorted({float(v) for v in values}))
-    else:
-        info.type = api_pb2.DATA_TYPE_STRING
-        info.domain_discrete.extend([str(v) for v in values])
-    return info
-
-
-def experiment(cfg, swept: dict, monitor: str) -> Summary:
+def experiment(cfg, swept: dict, monitor: str):
     """The experiment summary of a sweep: swept keys (domain = their values, differs) first, then MAIN."""
-    infos = []
-    for key, domain in swept.items():
-        interval = domain.get("interval") if isinstance(domain, dict) else None
-        infos.append(_info(key, domain if isinstance(domain, list) else [], True, interval))
-    for key, value in columns(cfg, swept).items():
-        if key not in swept:
-            infos.append(_info(key, [value], False))
-    metrics = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=f"hp/{key}"), display_name=key)
-               for key in metric_keys(monitor)]
-    data = api_pb2.Experiment(hparam_infos=infos, metric_infos=metrics, time_created_secs=time.time())
-    return _summary(metadata.EXPERIMENT_TAG, plugin_data_pb2.HParamsPluginData(experiment=data))
+    params = [hp.HParam(SEEDS if key == SEED else key, hp.Discrete([_seeds(domain)]) if key == SEED else
+                        _domain(domain)) for key, domain in swept.items()]
+    params += [hp.HParam(key, hp.Discrete([value])) for key, value in columns(cfg, swept).items()
+               if key not in swept and key != SEEDS]
+    metrics = [hp.Metric(f"hp/{key}", display_name=key) for key in metric_keys(monitor)]
+    summary = hp.hparams_config_pb(params, metrics, time_created_secs=time.time())
+    return _mark_differing(summary, {SEEDS if key == SEED else key for key in swept})
+
+
+def _mark_differing(summary, names: set):
+    """Set `differs` on the named columns (hparams_config_pb has no argument for it)."""
+    content = summary.value[0].metadata.plugin_data
+    data = plugin_data_pb2.HParamsPluginData.FromString(content.content)
+    for info in data.experiment.hparam_infos:
+        info.differs = info.name in names
+    content.content = data.SerializeToString()
+    return summary
 
 
 def write_experiment(folder, cfg, swept: dict, monitor: str = DEFAULT_MONITOR) -> Path:
-    """The sweep's experiment as an event file at the top of the sweep folder (TensorBoard's log dir); replaces one
-    written by an earlier start in the same folder."""
-    from tensorboard.compat.proto.event_pb2 import Event
-    from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
+    """The sweep's experiment as an event file at the top of the sweep folder (TensorBoard's log dir), written
+    atomically; it replaces the one of an earlier start in the same folder."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("events.out.tfevents.*.hparams"):
-        old.unlink()
-    writer = EventFileWriter(str(folder), filename_suffix=".hparams")
-    writer.add_event(Event(wall_time=time.time(), summary=experiment(cfg, swept, monitor)))
-    writer.close()
-    return next(folder.glob("events.out.tfevents.*.hparams"))
+    path = folder / EXPERIMENT_FILE
+    now = time.time()
+    records = (Event(wall_time=now, file_version="brain.Event:2"),
+               Event(wall_time=now, summary=experiment(cfg, swept, monitor)))
+
+    def write(file) -> None:
+        writer = RecordWriter(file)
+        for record in records:
+            writer.write(record.SerializeToString())
+
+    atomic_write(path, write)
+    for old in folder.glob("events.out.tfevents.*.hparams"):  # written by an older reslab, under another name
+        if old != path:
+            old.unlink()
+    return path
 
 
 def _tensorboard(logger) -> bool:
@@ -161,8 +198,10 @@ def flat(cfg) -> dict:
         for key, value in node.items():
             if isinstance(value, dict):
                 walk(value, f"{prefix}{key}/")
+            elif value is None or isinstance(value, list):
+                out[prefix + str(key)] = "null" if value is None else str(value)
             else:
-                out[prefix + str(key)] = _plain(value) if not isinstance(value, list) else str(value)
+                out[prefix + str(key)] = value
 
     walk(OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg, "")
     return out
@@ -173,7 +212,7 @@ def setting(values: dict, swept: dict) -> str:
     groups (and averages) the seeds of one setting; "" (a group of its own) outside a sweep."""
     if not swept:
         return ""
-    return ",".join(f"{key}={values[key]}" for key in swept if key != "seed" and key in values) or "all jobs"
+    return ",".join(f"{key}={values[key]}" for key in swept if key != SEED and key in values) or "all jobs"
 
 
 def log_start(loggers, cfg, monitor: str, swept: dict | None = None) -> None:
@@ -190,17 +229,13 @@ def log_start(loggers, cfg, monitor: str, swept: dict | None = None) -> None:
         if writer is None:  # a rank > 0
             continue
         values = columns(cfg, swept, choices)
-        start = plugin_data_pb2.SessionStartInfo(group_name=setting(values, swept), start_time_secs=time.time())
-        for key, value in values.items():
-            if isinstance(value, bool):
-                start.hparams[key].bool_value = value
-            elif isinstance(value, (int, float)):
-                start.hparams[key].number_value = value
-            else:
-                start.hparams[key].string_value = str(value)
-        writer.add_summary(_summary(metadata.SESSION_START_INFO_TAG,
-                                    plugin_data_pb2.HParamsPluginData(session_start_info=start)))
+        writer.add_summary(hp.hparams_pb(values, trial_id=setting(values, swept), start_time_secs=time.time()))
         writer.flush()
+
+
+def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
+    """A summary of HParams plugin data: the session end, for which summary_v2 has no function."""
+    return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))])
 
 
 def log_final(loggers, metrics: dict, monitor: str, step: int) -> None:

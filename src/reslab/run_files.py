@@ -52,6 +52,12 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+def write_text(path, text: str) -> None:
+    """`text` (UTF-8) written atomically: the old file stays whole until the new one is complete."""
+    data = text.encode()
+    atomic_write(Path(path), lambda file: file.write(data))
+
+
 def write_json(path, data: dict) -> None:
     """`data` as JSON, written atomically: a reader (or a kill at any moment) sees the old file or the new one."""
     text = json.dumps(data, indent=2, default=float, allow_nan=True).encode()

@@ -9,17 +9,19 @@ import statistics
 from dataclasses import dataclass
 
 from reslab.sweep.jobs import Group, Job, Sweep
-from reslab.sweep.stats import log_interval, t_interval
+from reslab.sweep.stats import clip, log_interval, spread, t_interval
 
 TIME = "time_s"
 LOSS = "train/loss"
+FRACTION = (0.0, 1.0)  # the range of the monitored metric and its test counterpart (accuracy, mAP)
 LOSS_TARGET = 1.0  # "the training loss falls below one"
 TARGET_SHARE = 0.99  # default validation target: 99 % of the baseline's best validation metric
 
 
 @dataclass(frozen=True)
 class Point:
-    """One epoch of a setting's curve: mean over seeds with its 95 % t-band (geometric for the loss)."""
+    """One epoch of a setting's curve: mean over seeds with its 95 % t-interval (geometric for the loss; the
+    metric's kept in [0, 1]) and the seeds' own range (min, max: the band the figures draw)."""
 
     epoch: int  # 1-based
     seconds: float  # mean over the seeds of `time_s` (NaN when not logged)
@@ -27,26 +29,45 @@ class Point:
     low: float
     high: float
     n: int
+    min: float = math.nan
+    max: float = math.nan
+
+
+def _rows(job: Job, key: str) -> dict[int, dict]:
+    """{epoch (0-based): history row} of the rows with a finite `key`."""
+    return {int(row["epoch"]): row for row in job.history
+            if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])}
 
 
 def curve(group: Group, key: str) -> list[Point]:
     """The per-epoch curve of `key` over the group's finished seeds. The loss is averaged on a log scale (its
     geometric mean and the exp of the t-interval of log-losses: a band that stays positive on a log axis, and the
-    same ratio scale as the comparisons); the metric arithmetically. n counts the seeds that reached the epoch."""
+    same ratio scale as the comparisons); the metric arithmetically, its interval clipped to [0, 1]. n counts the
+    seeds that reached the epoch."""
     rows: dict[int, list[dict]] = {}
     for job in group.jobs:
-        for row in job.history:
-            value = row.get(key)
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                rows.setdefault(int(row["epoch"]), []).append(row)
+        for epoch, row in _rows(job, key).items():
+            rows.setdefault(epoch, []).append(row)
     points = []
     for epoch in sorted(rows):
         values = [row[key] for row in rows[epoch]]
-        mean, low, high = (log_interval if key == LOSS else t_interval)(values)
+        mean, low, high = log_interval(values) if key == LOSS else clip(t_interval(values), *FRACTION)
         times = [row.get(TIME) for row in rows[epoch]]
         seconds = statistics.fmean(times) if all(isinstance(t, (int, float)) for t in times) else math.nan
-        points.append(Point(epoch + 1, seconds, mean, low, high, len(values)))
+        _, least, most = spread(values)
+        points.append(Point(epoch + 1, seconds, mean, low, high, len(values), least, most))
     return points
+
+
+def seed_curves(group: Group, key: str) -> list[list[tuple[int, float, float]]]:
+    """Each finished seed's own curve of `key`: [(epoch 1-based, seconds or NaN, value)] per job."""
+    out = []
+    for job in group.jobs:
+        rows = _rows(job, key)
+        if rows:
+            out.append([(epoch + 1, float(row[TIME]) if isinstance(row.get(TIME), (int, float)) else math.nan,
+                         float(row[key])) for epoch, row in sorted(rows.items())])
+    return out
 
 
 def has_time(sweep: Sweep) -> bool:
@@ -96,10 +117,12 @@ class TimeToTarget:
         return f"{sum(r is not None for r in self.reached)}/{len(self.reached)}"
 
     def epochs(self) -> tuple[float, float, float]:
-        return t_interval([r.epoch for r in self.reached if r is not None])
+        """Geometric mean and 95 % interval on the log scale (a count of epochs is positive and skewed), >= 1."""
+        return clip(log_interval([r.epoch for r in self.reached if r is not None]), low=1.0)
 
     def seconds(self) -> tuple[float, float, float]:
-        return t_interval([r.seconds for r in self.reached if r is not None])
+        """Geometric mean and 95 % interval on the log scale: always > 0."""
+        return log_interval([r.seconds for r in self.reached if r is not None])
 
     @property
     def never(self) -> int:

@@ -4,11 +4,10 @@ A setting is Pareto-optimal on a cost axis when no other setting is at least as 
 and the cost (fewer params/FLOPs, more samples/s) and strictly better on one. Decided on the means over seeds.
 """
 import math
-import statistics
 from dataclasses import dataclass
 
 from reslab.sweep.jobs import Group, Sweep
-from reslab.sweep.stats import t_interval
+from reslab.sweep.stats import spread
 
 # (metrics.json key, title, lower cost is better)
 COSTS = (("params", "params", True), ("flops", "FLOPs", True), ("throughput", "samples/s", False))
@@ -16,9 +15,11 @@ COSTS = (("params", "params", True), ("flops", "FLOPs", True), ("throughput", "s
 
 @dataclass(frozen=True)
 class Point:
+    """A setting on one cost axis: means over its seeds, with the seeds' range (min, max)."""
+
     group: Group
-    cost: float  # mean over seeds
-    cost_low: float  # t-interval (NaN with one seed; params and FLOPs do not vary)
+    cost: float
+    cost_low: float  # the seeds' min and max (params and FLOPs do not vary; throughput does, and stays > 0)
     cost_high: float
     metric: float
     low: float
@@ -43,9 +44,14 @@ def points(sweep: Sweep, key: str) -> list[Point]:
     for group in sweep.groups:
         metric, cost = group.values(sweep.test_key), group.values(key)
         if metric and cost:
-            c = t_interval(cost)
-            out.append(Point(group, statistics.fmean(cost), c[1], c[2], *t_interval(metric)))
+            out.append(Point(group, *spread(cost), *spread(metric)))
     return out
+
+
+def same_cost(pts: list[Point]) -> bool:
+    """Every setting at the same cost (within 0.1 %): a frontier on that axis has nothing to show."""
+    costs = [p.cost for p in pts]
+    return len(pts) > 1 and max(costs) - min(costs) <= 1e-3 * max(abs(c) for c in costs)
 
 
 def frontier(sweep: Sweep) -> dict[str, tuple[str, bool, list[Point], set[int]]]:

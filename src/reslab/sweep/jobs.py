@@ -16,7 +16,7 @@ from reslab.sweep.keys import clean_value, swept_domains
 from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 BASELINE = "noshortcut"
-VARIANT_KEYS = ("model", "model.block")  # the override that names the variant, when swept
+VARIANT_KEYS = ("model", "model.block", "model.order", "model.shortcut_op")  # the override naming the variant
 SEED = "seed"
 FINISHED = "ok"
 

@@ -6,24 +6,47 @@ from the folder, a copy, or an e-mail attachment.
 import base64
 import html
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from reslab.sweep.compare import comparison_section
+from reslab.run_files import write_text
+from reslab.sweep.compare import comparison_section, verdict_section
 from reslab.sweep.curves import LOSS_TARGET, has_time
-from reslab.sweep.figures import write_figures
+from reslab.sweep.figures import Figure, curves, frontier_figure, gradient_flow, wrc
+from reslab.sweep.figures import results as results_figure
 from reslab.sweep.jobs import Sweep, load_sweep
 from reslab.sweep.tables import Section, results, time_to_target_section, unfinished, write_csv, write_curves_csv
 from reslab.sweep.timing import fill_times
 
-CAPTIONS = {"depth.png": "test metric and final training loss against depth (error bars: seed std)",
-            "frontier.png": "cost frontier: test metric against params, FLOPs, throughput (95 % intervals; "
-                            "ringed: Pareto-optimal)"}
+
+@dataclass(frozen=True)
+class Targets:
+    """What the time-to-target section measures against (see `summarize`)."""
+
+    target: float | None
+    loss_target: float
 
 
-def sections(sweep: Sweep, target: float | None, loss_target: float) -> list[Section]:
-    found = [results(sweep), comparison_section(sweep),
-             time_to_target_section(sweep, target, loss_target, has_time(sweep)), unfinished(sweep)]
-    return [section for section in found if section is not None]
+def _time_to_target(sweep: Sweep, targets: Targets) -> Section | None:
+    return time_to_target_section(sweep, targets.target, targets.loss_target, has_time(sweep))
+
+
+# The page, top to bottom: the answer, then the tables, then the figures. A section builder takes (sweep, targets)
+# and returns a Section or None (nothing to say); a figure builder takes the sweep, draws its PNGs with
+# `plotting.save` and returns their `Figure`s (captions). Add a builder to these tuples to add a part to every report.
+SECTIONS: tuple[Callable[[Sweep, Targets], Section | None], ...] = (
+    lambda sweep, _: verdict_section(sweep),
+    lambda sweep, _: results(sweep),
+    lambda sweep, _: comparison_section(sweep),
+    _time_to_target,
+    lambda sweep, _: unfinished(sweep),
+)
+FIGURES: tuple[Callable[[Sweep], list[Figure]], ...] = (results_figure, curves, frontier_figure, gradient_flow, wrc)
+
+
+def sections(sweep: Sweep, targets: Targets, builders=SECTIONS) -> list[Section]:
+    return [section for build in builders if (section := build(sweep, targets)) is not None]
 
 
 def _md_table(section: Section) -> list[str]:
@@ -33,15 +56,17 @@ def _md_table(section: Section) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in section.rows]
 
 
-def markdown(sweep: Sweep, parts: list[Section], figures: list[str]) -> str:
+def markdown(sweep: Sweep, parts: list[Section], shown: list[Figure]) -> str:
     lines = [f"# Sweep summary: {sweep.folder.name}"]
     for section in parts:
         lines += [""] + ([f"## {section.title}", ""] if section.title else [])
         lines += [text for paragraph in section.text for text in (paragraph, "")]
         lines += _md_table(section)
-    if figures:
-        lines += ["", "## Figures", "", *(f"![{name}]({name})" for name in figures)]
-    return "\n".join(lines) + "\n"
+    if shown:
+        lines += ["", "## Figures", ""]
+        for figure in shown:
+            lines += ([f"![{figure.name}]({figure.name})", ""] if figure.name else []) + [f"*{figure.caption}*", ""]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip("\n") + "\n"  # one blank line between parts
 
 
 def _inline(text: str) -> str:
@@ -53,33 +78,42 @@ def _inline(text: str) -> str:
 
 
 STYLE = """body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:1em 0;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .6em;
-text-align:left}th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}img{max-width:100%;
-border:1px solid #eee;margin:.5em 0}code{background:#f4f4f4;padding:0 .2em}figure{margin:1em 0}
-figcaption{color:#555;font-size:.9em}p{max-width:80em;line-height:1.4}"""
+.scroll{overflow-x:auto;max-width:100%}table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;white-space:nowrap}
+td:last-child{white-space:normal;min-width:12em}th{background:#f2f2f2}
+tr:nth-child(even) td{background:#fafafa}img{max-width:100%;height:auto;border:1px solid #eee;margin:.5em 0}
+code{background:#f4f4f4;padding:0 .2em;overflow-wrap:anywhere}figure{margin:1.5em 0}
+figcaption{color:#444;font-size:.9em;max-width:80em}p{max-width:80em;line-height:1.4}
+.answer{background:#f5f8fc;border-left:4px solid #1f77b4;padding:.2em 1em}"""
 
 
-def report_html(sweep: Sweep, parts: list[Section], figures: list[str]) -> str:
+def report_html(sweep: Sweep, parts: list[Section], shown: list[Figure]) -> str:
     title = f"Sweep summary: {sweep.folder.name}"
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
-           f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{html.escape(title)}</title>", f"<style>{STYLE}</style></head><body>",
+           f"<h1>{html.escape(title)}</h1>",
            f"<p>Folder: <code>{html.escape(str(sweep.folder.resolve()))}</code></p>"]
-    for section in parts:
+    for index, section in enumerate(parts):
         if section.title:
             out.append(f"<h2>{_inline(section.title)}</h2>")
-        out += [f"<p>{_inline(paragraph)}</p>" for paragraph in section.text]
+        tag = '<p class="answer">' if index == 0 and not section.header else "<p>"  # the answer, first
+        out += [f"{tag}{_inline(paragraph)}</p>" for paragraph in section.text]
         if section.header:
-            out.append("<table><thead><tr>" + "".join(f"<th>{_inline(h)}</th>" for h in section.header)
-                       + "</tr></thead><tbody>")
+            out.append('<div class="scroll"><table><thead><tr>'
+                       + "".join(f"<th>{_inline(h)}</th>" for h in section.header) + "</tr></thead><tbody>")
             out += ["<tr>" + "".join(f"<td>{_inline(cell)}</td>" for cell in row) + "</tr>" for row in section.rows]
-            out.append("</tbody></table>")
-    if figures:
+            out.append("</tbody></table></div>")
+    if shown:
         out.append("<h2>Figures</h2>")
-    for name in figures:
-        data = base64.b64encode((sweep.folder / name).read_bytes()).decode("ascii")
-        caption = html.escape(CAPTIONS.get(name, name.removesuffix(".png").replace("_", " ")))
-        out.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
-                   f"<figcaption>{html.escape(name)}: {caption}</figcaption></figure>")
+    for figure in shown:
+        caption = _inline(figure.caption)
+        if figure.name is None:
+            out.append(f"<p>{caption}</p>")
+            continue
+        data = base64.b64encode((sweep.folder / figure.name).read_bytes()).decode("ascii")
+        out.append(f'<figure><img alt="{html.escape(figure.name)}" src="data:image/png;base64,{data}">'
+                   f"<figcaption><code>{html.escape(figure.name)}</code>: {caption}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
@@ -88,16 +122,17 @@ def summarize(folder: Path, target: float | None = None, loss_target: float | No
     """Write summary.csv, curves.csv, the PNG figures, summary.md and report.html into the sweep folder; returns
     summary.md's path. `target`: the validation metric a job must reach for time-to-target; None takes the
     sweep's `summary.target` (.hydra/config.yaml of its jobs), else 99 % of the baseline's at the same settings.
-    `loss_target` (default `summary.loss_target`, else 1): the training loss to fall below."""
+    `loss_target` (default `summary.loss_target`, else 1): the training loss to fall below. Every file is written
+    atomically: on a full disk or a kill, each keeps its old content or gets the complete new one."""
     sweep = load_sweep(Path(folder))
     fill_times(sweep)
     target = target if target is not None else sweep.setting("target")
     loss_target = loss_target if loss_target is not None else float(sweep.setting("loss_target", LOSS_TARGET))
     write_csv(sweep, sweep.folder / "summary.csv", target, loss_target)
     write_curves_csv(sweep, sweep.folder / "curves.csv")
-    figures = write_figures(sweep)
-    parts = sections(sweep, target, loss_target)
+    shown = [figure for draw in FIGURES for figure in draw(sweep)]
+    parts = sections(sweep, Targets(target, loss_target))
     path = sweep.folder / "summary.md"
-    path.write_text(markdown(sweep, parts, figures))
-    (sweep.folder / "report.html").write_text(report_html(sweep, parts, figures))
+    write_text(path, markdown(sweep, parts, shown))
+    write_text(sweep.folder / "report.html", report_html(sweep, parts, shown))
     return path

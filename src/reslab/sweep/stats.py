@@ -1,6 +1,8 @@
 """Is a difference between two settings real, given a few seeds each?
 
-- `t_interval`: mean and 95 % t-interval over seeds (the curves' bands, the cost frontier's error bars).
+- `t_interval`: mean and 95 % t-interval over seeds (the tables, curves.csv); `log_interval` the same on the log
+  scale for positive quantities (geometric mean; losses, epochs, seconds); `clip` keeps an interval in its
+  quantity's range (accuracy in [0, 1], epochs >= 1). `spread`: the seeds themselves (mean, min, max: the figures).
 - `compare`: difference of two settings, *paired* by seed when they share seeds (same seed = same initial weights
   and data order: the seed-to-seed spread cancels) or Welch's t when they do not; an interval, a p-value, a verdict.
 - `holm`: Holm's step-down correction of the p-values of all comparisons of one summary (family-wise error 5 %).
@@ -41,6 +43,24 @@ def log_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
     logs = [math.log(v) for v in _finite(values) if v > 0]
     mean, low, high = t_interval(logs, level)
     return tuple(math.exp(x) if math.isfinite(x) else math.nan for x in (mean, low, high))
+
+
+def clip(interval: tuple[float, float, float], low: float = -math.inf, high: float = math.inf):
+    """`interval` with its bounds moved into [low, high] (NaN bounds stay NaN): a t-interval of an accuracy over
+    two seeds reaches past 1, and the true mean cannot; clipping keeps the coverage and drops impossible values."""
+    mean, lo, hi = interval
+    return mean, (min(max(lo, low), high) if math.isfinite(lo) else lo), (max(min(hi, high), low)
+                                                                          if math.isfinite(hi) else hi)
+
+
+def spread(values, geometric: bool = False) -> tuple[float, float, float]:
+    """(mean, min, max) of the finite values: what the seeds did (the figures' bands and bars). `geometric`: the
+    mean of the logarithms mapped back (positive values only: losses). NaN for no values."""
+    values = [v for v in _finite(values) if v > 0 or not geometric]
+    if not values:
+        return math.nan, math.nan, math.nan
+    mean = math.exp(statistics.fmean(math.log(v) for v in values)) if geometric else statistics.fmean(values)
+    return mean, min(values), max(values)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 Cells are text; `**x**` marks a best value (bold in summary.md and report.html).
 """
 import csv
+import io
 import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from reslab.run_files import write_text
 from reslab.sweep.curves import LOSS, curve, time_to_target
 from reslab.sweep.frontier import frontier, optimal_on
 from reslab.sweep.jobs import FINISHED, SEED, Group, Sweep, never_started
@@ -145,8 +147,9 @@ def time_to_target_section(sweep: Sweep, target: float | None, loss_target: floa
     rule = ("the target given (`summary.target`)" if target is not None else
             f"99 % of the mean best {metric} of `noshortcut` at the same other settings")
     text = [f"First epoch (1-based) at which {metric} reaches its target — {rule} — and at which the training loss "
-            f"falls below {loss_target:g}: mean [95 % CI] over the seeds that reached it; \"reached\" counts the "
-            "seeds that did (the others never did in the epochs run: not dropped, not averaged)."
+            f"falls below {loss_target:g}: geometric mean [95 % CI, on the log scale: epochs >= 1, seconds > 0] over "
+            "the seeds that reached it; \"reached\" counts the seeds that did (the others never did in the epochs "
+            "run: not dropped, not averaged)."
             + ("" if timed else " No per-epoch times (history `time_s` or TensorBoard events): epochs only.")]
     return Section("Time to target", text, header, rows)
 
@@ -161,7 +164,8 @@ def unfinished(sweep: Sweep) -> Section | None:
 
 
 def write_csv(sweep: Sweep, path: Path, target: float | None, loss_target: float) -> None:
-    """summary.csv: one row per job: folder, overrides, swept keys, status, results, costs, time to target, error."""
+    """summary.csv: one row per job: folder, overrides, swept keys, status, results, costs, time to target, error.
+    Written atomically (the old file stays whole until the new one is complete)."""
     result_keys = [LOSS, sweep.monitor, sweep.test_key, *(k for k, _ in COST_COLUMNS), "epochs"]
     result_keys += sorted({k for job in sweep.jobs for k in job.metrics if k.startswith(("slurm/", "cuda_vis"))})
     reach = ["target", "epochs_to_target", "seconds_to_target", "epochs_to_loss", "seconds_to_loss"]
@@ -177,28 +181,31 @@ def write_csv(sweep: Sweep, path: Path, target: float | None, loss_target: float
                                 "seconds_to_target": _cell(hit.seconds) if hit else "",
                                 "epochs_to_loss": below.epoch if below else "never",
                                 "seconds_to_loss": _cell(below.seconds) if below else ""}
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, columns)
-        writer.writeheader()
-        for job in sweep.jobs:
-            row = {"job": job.path.relative_to(sweep.folder).as_posix(),
-                   "overrides": " ".join(f"{k}={v}" for k, v in job.overrides.items()),
-                   **{k: job.overrides.get(k, "") for k in (*sweep.keys, SEED)},
-                   "status": job.status, "error": job.metrics.get("error", ""), **reached.get(id(job), {})}
-            row.update({k: job.metrics.get(k, "") for k in result_keys})
-            writer.writerow(row)
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, columns)
+    writer.writeheader()
+    for job in sweep.jobs:
+        row = {"job": job.path.relative_to(sweep.folder).as_posix(),
+               "overrides": " ".join(f"{k}={v}" for k, v in job.overrides.items()),
+               **{k: job.overrides.get(k, "") for k in (*sweep.keys, SEED)},
+               "status": job.status, "error": job.metrics.get("error", ""), **reached.get(id(job), {})}
+        row.update({k: job.metrics.get(k, "") for k in result_keys})
+        writer.writerow(row)
+    write_text(path, handle.getvalue())
 
 
 def write_curves_csv(sweep: Sweep, path: Path) -> None:
-    """curves.csv: setting, metric, epoch (1-based), seconds, mean, low, high, n (seeds) of each setting's curves."""
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["setting", "metric", "epoch", "seconds", "mean", "low", "high", "n"])
-        for group in sweep.groups:
-            for key in (LOSS, sweep.monitor):
-                for p in curve(group, key):
-                    writer.writerow([sweep.label(group), key, p.epoch, _cell(p.seconds), _cell(p.mean),
-                                     _cell(p.low), _cell(p.high), p.n])
+    """curves.csv: setting, metric, epoch (1-based), seconds, mean, low, high (the 95 % t-interval), n (seeds),
+    min, max (the seeds' range: the figures' band) of each setting's curves. Written atomically."""
+    handle = io.StringIO(newline="")
+    writer = csv.writer(handle)
+    writer.writerow(["setting", "metric", "epoch", "seconds", "mean", "low", "high", "n", "min", "max"])
+    for group in sweep.groups:
+        for key in (LOSS, sweep.monitor):
+            for p in curve(group, key):
+                writer.writerow([sweep.label(group), key, p.epoch, _cell(p.seconds), _cell(p.mean),
+                                 _cell(p.low), _cell(p.high), p.n, _cell(p.min), _cell(p.max)])
+    write_text(path, handle.getvalue())
 
 
 def _cell(value: float) -> str:
