@@ -3,6 +3,7 @@ CKA), then a real tiny run with every instrument on and scripts/mechanisms.py on
 import csv
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -19,6 +20,8 @@ from reslab.mechanisms import cka, lesion, paths, shattered, signal
 from reslab.mechanisms.common import residual_blocks
 from reslab.models.blocks import ResidualBlock
 from reslab.models.network import ResidualNet, build_model
+from reslab.sweep import load_sweep
+from reslab.sweep.mechanisms import mechanisms_section
 from reslab.train import run
 
 FAST = ("depth=8", "epochs=1", "logger=none", "diagnostics=off", "trainer.accelerator=cpu", "width=4")
@@ -214,6 +217,16 @@ def test_a_tiny_run_with_every_instrument_and_the_script_on_its_folder(make_cfg,
     assert (run_dir / "signal.csv").is_file()
     assert again["lesion/error_intact"] == metrics["lesion/error_intact"]  # best checkpoint = the tested weights
     assert again["signal/stream_var_growth"] == pytest.approx(metrics["signal/stream_var_growth"], rel=1e-5)
+    # the sweep side: two "seeds" of this run in a sweep folder -> the overlay figures and the section
+    for seed in (0, 1):
+        job = tmp_path / "sweep" / f"seed={seed}"
+        shutil.copytree(run_dir, job, ignore=shutil.ignore_patterns("checkpoints"))
+        (job / ".hydra" / "overrides.yaml").write_text(f"- model=plain\n- seed={seed}\n")
+    md, page, figures = mechanisms_section(load_sweep(tmp_path / "sweep"))
+    assert set(figures) == {"mech_lesion.png", "mech_path_length.png", "mech_signal.png", "mech_shattered.png",
+                            "mech_cka.png"}
+    assert all((tmp_path / "sweep" / name).stat().st_size > 5000 for name in figures)
+    assert "## Mechanisms" in md and "| all jobs | 2 |" in md and page.count("<img") == 5
 
 
 def test_mechanisms_are_init_only_by_default_and_bad_settings_raise_one_line(make_cfg):

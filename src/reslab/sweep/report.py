@@ -12,6 +12,7 @@ from reslab.sweep.compare import comparison_section
 from reslab.sweep.curves import LOSS_TARGET, has_time
 from reslab.sweep.figures import write_figures
 from reslab.sweep.jobs import Sweep, load_sweep
+from reslab.sweep.mechanisms import mechanisms_section
 from reslab.sweep.tables import Section, results, time_to_target_section, unfinished, write_csv, write_curves_csv
 from reslab.sweep.timing import fill_times
 
@@ -98,6 +99,8 @@ def summarize(folder: Path, target: float | None = None, loss_target: float | No
     figures = write_figures(sweep)
     parts = sections(sweep, target, loss_target)
     path = sweep.folder / "summary.md"
-    path.write_text(markdown(sweep, parts, figures))
-    (sweep.folder / "report.html").write_text(report_html(sweep, parts, figures))
+    mech_md, mech_html, _ = mechanisms_section(sweep, sweep.folder)  # lesions, path lengths, signal, CKA figures
+    path.write_text(markdown(sweep, parts, figures) + mech_md)
+    page = report_html(sweep, parts, figures)
+    (sweep.folder / "report.html").write_text(page.replace("</body>", mech_html + "</body>"))
     return path
