@@ -13,6 +13,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch.utils.data import default_collate
 
 from reslab.callbacks.blocks import residual_blocks
@@ -46,7 +47,7 @@ def write_rows(path: Path, rows: list[dict]) -> None:
 
 
 def _stage_lines(ax, names: list[str], offset: float = 0.5) -> None:
-    """Dotted verticals where a new stage starts (names "stageK.blockJ", block index 0 first)."""
+    """Dotted verticals where a new stage starts (names "stageK.blockJ"), at x = (index of its first block) - offset."""
     stages = [name.split(".")[0] for name in names]
     for i in range(1, len(stages)):
         if stages[i] != stages[i - 1]:
@@ -122,7 +123,8 @@ class Mechanisms(L.Callback):
         var = [row["stream_var"] for row in rows]
         ratios = [row["ratio"] for row in rows[1:] if math.isfinite(row["ratio"])]
         growth = var[-1] / var[0] if var[0] > 0 else math.nan
-        return {"stream_var_growth": growth,
+        first = [row["stream_var"] for row in rows[1:] if row["name"].split(".")[0] == names[0].split(".")[0]]
+        return {"stream_var_growth": growth, "stage1_var_growth": first[-1] / var[0] if var[0] > 0 else math.nan,
                 "var_factor_per_block": growth ** (1 / (len(var) - 1)) if growth > 0 else math.nan,
                 "stream_var_last": var[-1], "branch_ratio_mean": statistics.fmean(ratios) if ratios else math.nan}
 
@@ -222,7 +224,7 @@ def plot_signal(rows, path: Path, title: str) -> None:
                    markersize=3)
     right.set(xlabel="residual block", ylabel="var(branch) / var(shortcut)", title="what each branch adds")
     for ax in (left, right):
-        _stage_lines(ax, [r["name"] for r in rows], 0.5)
+        _stage_lines(ax, [r["name"] for r in rows[1:]], -0.5)  # x = block number, 1 first
         ax.grid(alpha=0.3)
     left.legend(fontsize=8)
     _save(fig, path, f"{title}: at initialisation")
@@ -272,6 +274,7 @@ def plot_lesion(rows, names, shapes, classes: int, path: Path, title: str) -> No
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _save(fig, path, f"{title}: lesions on the trained net")
 
 
@@ -293,6 +296,7 @@ def plot_paths(rows, carried, typical, fraction, path: Path, title: str) -> None
     right.legend(fontsize=8)
     for ax in (left, right):
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     _save(fig, path, f"{title}: gradient by path length (trained net)")
 
 
