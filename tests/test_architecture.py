@@ -16,7 +16,7 @@ LAYERS = [
     ("reslab.errors", "reslab.swept", "reslab.host"),
     ("reslab.records", "reslab.models", "reslab.data", "reslab.hparams", "reslab.outdir"),
     ("reslab.config", "reslab.sweep", "reslab.landscape.surface", "reslab.landscape.hessian", "reslab.landscape.plots",
-     "reslab.detector"),
+     "reslab.detector", "reslab.mechanisms"),
     ("reslab.tasks", "reslab.callbacks"),
     ("reslab.checkpoints", "reslab.ddp"),
     ("reslab.train", "reslab.landscape.run", "reslab.export"),

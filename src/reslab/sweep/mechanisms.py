@@ -28,7 +28,8 @@ HEADLINES = (  # (metrics.json key, column title)
 READING = {
     "mech_lesion.png": "Lesions (Veit et al. 2016): left, the test error after deleting one block (x: which); right, "
                        "after deleting k random blocks. A residual net whose error stays near the intact line when one "
-                       "block goes, and rises smoothly with k, behaves like an ensemble of shallow paths; a net without "
+                       "block goes, and rises smoothly with k, behaves like an ensemble of shallow paths; a net "
+                       "without "
                        "shortcuts jumps towards chance.",
     "mech_path_length.png": "Gradient by path length (Veit et al. 2016, Fig. 6): the share of the gradient at the "
                             "input that paths of each length carry. Mass far left of the middle (n/2, where most "
@@ -227,7 +228,8 @@ def mechanisms_section(sweep: Sweep, folder: Path | None = None) -> tuple[str, s
         md += ["", READING[name], "", f"![{name}]({name})"]
     out = ["<h2>Mechanisms</h2>", f"<p>{html.escape(intro)}</p>"]
     if keys:
-        out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>")
+        cells = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+        out.append(f"<table><thead><tr>{cells}</tr></thead><tbody>")
         out += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table]
         out.append("</tbody></table>")
     for name in figures:
