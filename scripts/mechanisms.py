@@ -75,7 +75,7 @@ def main() -> None:
         if (args.folder / ".hydra" / "config.yaml").is_file():
             found = analyse(args.folder, only, args.checkpoint, args.device)
             print("\n".join(f"{k}: {v}" for k, v in found.items()))
-            print(f"written: {args.folder}/<instrument>.csv and .png, metrics.json")
+            print(f"written: {args.folder}/<instrument>.csv and .png, metrics.json, mechanisms_seconds.json")
         elif args.folder.is_dir():
             jobs = [job for job in load_sweep(args.folder).jobs if job.status == FINISHED]
             if not jobs:

@@ -200,6 +200,8 @@ def test_a_tiny_run_with_every_instrument_and_the_script_on_its_folder(make_cfg,
     metrics = run(cfg, run_dir)
     names = ("signal", "shattered", "lesion", "path_length", "cka")
     assert {f"{n}.{ext}" for n in names for ext in ("csv", "png")} <= {p.name for p in run_dir.iterdir()}
+    assert set(json.loads((run_dir / "mechanisms_seconds.json").read_text())) == set(names)
+    assert not any(key.endswith("/seconds") for key in metrics if key.split("/")[0] in names)  # a rerun's equal
     assert 0 <= metrics["lesion/error_intact"] <= metrics["lesion/error_k_half"] + 1e-9 <= 1.0 + 1e-9
     assert 0 <= metrics["path_length/lo"] <= metrics["path_length/hi"] <= metrics["path_length/blocks"] == 3
     assert metrics["signal/stream_var_growth"] > 0 and -1 <= metrics["shattered/neighbour_corr"] <= 1

@@ -1,7 +1,8 @@
 """The mechanisms instruments (`reslab.mechanisms`) on a run: signal propagation and shattered gradients on the
 network at initialisation (fit start), lesions, gradient by path length and CKA on the best checkpoint after the
-test. Each instrument writes <run folder>/<name>.csv and <name>.png and puts its headline numbers in metrics.json
-under `<name>/...`. scripts/mechanisms.py runs the same on a finished run folder.
+test. Each instrument writes <run folder>/<name>.csv and <name>.png, puts its headline numbers in metrics.json
+under `<name>/...` and its wall time in <run folder>/mechanisms_seconds.json. scripts/mechanisms.py runs the same
+on a finished run folder.
 """
 import csv
 import logging
@@ -19,11 +20,13 @@ from reslab.callbacks.mechanism_figures import plot_cka, plot_lesion, plot_paths
 from reslab.data.augment import normalize
 from reslab.mechanisms import cka, lesion, paths, shattered, signal
 from reslab.models.network import ResidualNet
+from reslab.records import read_json, write_json
 
 log = logging.getLogger(__name__)
 AT_INIT = ("signal", "shattered")
 AFTER_TRAINING = ("lesion", "path_length", "cka")
 INSTRUMENTS = AT_INIT + AFTER_TRAINING
+SECONDS = "mechanisms_seconds.json"  # {instrument: wall seconds} of the last measurement, in the run folder
 
 
 def subset(data, split: str, samples: int, seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -89,13 +92,15 @@ class Mechanisms(L.Callback):
         write their CSV and PNG into `run_dir`; return their headline numbers."""
         device = next(model.parameters()).device
         names = [name for name, _ in residual_blocks(model)]
-        out = {}
+        out, seconds = {}, read_json(run_dir / SECONDS) or {}
         with torch.inference_mode(False):  # Lightning tests in inference mode; the gradients need autograd
             for name in (n for n in which if self.settings[n] is not None):
                 start = time.perf_counter()
                 numbers = getattr(self, f"_{name}")(model, data, device, names, run_dir, **self.settings[name])
                 out.update({f"{name}/{k}": v for k, v in numbers.items()})
-                out[f"{name}/seconds"] = round(time.perf_counter() - start, 3)
+                seconds[name] = round(time.perf_counter() - start, 3)
+                log.info("mechanisms: %s measured in %.2f s", name, seconds[name])
+        write_json(run_dir / SECONDS, seconds)  # the cost, apart: metrics.json holds what a rerun reproduces
         return out
 
     def _signal(self, model, data, device, names, run_dir, samples: int = 256) -> dict:
