@@ -231,9 +231,9 @@ def test_a_tiny_run_with_every_instrument_and_the_script_on_its_folder(make_cfg,
     assert "## Mechanisms" in md and "| all jobs | 2 |" in md and page.count("<img") == 5
 
 
-def test_mechanisms_are_init_only_by_default_and_bad_settings_raise_one_line(make_cfg):
-    spec = make_cfg().callbacks.mechanisms
-    assert spec.signal and spec.shattered and spec.lesion is None and "mechanisms" not in make_cfg(
-        "mechanisms=off").callbacks
+def test_mechanisms_are_off_by_default_init_measures_at_init_and_bad_settings_raise_one_line(make_cfg):
+    assert "mechanisms" not in make_cfg().callbacks
+    spec = make_cfg("mechanisms=init").callbacks.mechanisms
+    assert spec.signal and spec.shattered and spec.lesion is None and spec.path_length is None and spec.cka is None
     with pytest.raises(ConfigError, match="callbacks.mechanisms.lesion.draws=0"):
         validate(make_cfg("mechanisms=full", "callbacks.mechanisms.lesion.draws=0"))
