@@ -62,10 +62,15 @@ def _number(text: str):
         return text
 
 
+def label(sweep: Sweep, group: Group, without: tuple[str, ...] = ()) -> str:
+    """The group's swept values, leaving out the keys it does not set (merged sweeps)."""
+    return ", ".join(f"{k}={v}" for k, v in zip(sweep.keys, group.key) if v != "" and k not in without) or "all jobs"
+
+
 def colour(sweep: Sweep, group: Group):
     """A fixed colour per series (swept keys but depth), in sweep order."""
-    series = list(dict.fromkeys(sweep.series(g) for g in sweep.groups))
-    return colormaps["tab10"](series.index(sweep.series(group)) % 10)
+    series = list(dict.fromkeys(label(sweep, g, ("depth",)) for g in sweep.groups))
+    return colormaps["tab10"](series.index(label(sweep, group, ("depth",))) % 10)
 
 
 def _curves(sweep: Sweep, name: str, x: str, y: str, where=None) -> dict:
@@ -124,9 +129,9 @@ def _lesion(sweep: Sweep) -> str | None:
 
     def draw(row, depth):
         for group, xs, seeds in single.get(depth, []):
-            _band(row[0], xs, seeds, colour(sweep, group), sweep.series(group), (0, 1))
+            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
         for group, xs, seeds in several.get(depth, []):
-            _band(row[1], xs, seeds, colour(sweep, group), sweep.series(group), (0, 1))
+            _band(row[1], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
         row[0].set(title=f"depth {depth}: one block deleted", xlabel="deleted block", ylabel="test error", ylim=(0, 1))
         row[1].set(title=f"depth {depth}: k random blocks deleted", xlabel="k", ylabel="test error", ylim=(0, 1))
 
@@ -135,10 +140,13 @@ def _lesion(sweep: Sweep) -> str | None:
 
 def _paths(sweep: Sweep) -> str | None:
     data = _curves(sweep, "path_length", "k", "share")
+    counts = _curves(sweep, "path_length", "k", "path_fraction")
 
     def draw(row, depth):
         for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), sweep.series(group), (0, 1))
+            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
+        _, xs, seeds = counts[depth][0]
+        row[0].plot(xs, seeds[0], color="grey", linestyle="--", linewidth=1, label="share of the paths")
         row[0].set(title=f"depth {depth}: share of the gradient by path length", xlabel="path length k",
                    ylabel="share of the gradient", ylim=(0, None))
 
@@ -150,7 +158,7 @@ def _signal(sweep: Sweep) -> str | None:
 
     def draw(row, depth):
         for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), sweep.series(group), (0, math.inf), log=True)
+            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, math.inf), log=True)
         row[0].set(title=f"depth {depth}: residual stream at initialisation", xlabel="block (0: entering the first)",
                    ylabel="average channel variance")
 
@@ -162,7 +170,7 @@ def _shattered(sweep: Sweep) -> str | None:
 
     def draw(row, depth):
         for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), sweep.series(group), (-1, 1))
+            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (-1, 1))
         row[0].set(title=f"depth {depth}: gradient autocorrelation at initialisation",
                    xlabel="distance between points (steps)", ylabel="gradient correlation", ylim=(-1.05, 1.05))
 
@@ -179,12 +187,12 @@ def _cka(sweep: Sweep) -> str | None:
             matrix = [[math.nan] * n for _ in range(n)]
             for r in rows:
                 matrix[int(r["i"])][int(r["j"])] = r["cka"]
-            cells.append((f"{sweep.label(group)} (seed {job.seed})", matrix))
+            cells.append((f"{label(sweep, group)} (seed {job.seed})", matrix))
     if not cells:
         return None
     columns = min(4, len(cells))
     rows_ = math.ceil(len(cells) / columns)
-    fig = Figure(figsize=(3.6 * columns + 0.8, 3.4 * rows_))
+    fig = Figure(figsize=(3.3 * columns + 1.0, 3.2 * rows_), layout="constrained")
     axes = fig.subplots(rows_, columns, squeeze=False).flatten()
     for ax, (title, matrix) in zip(axes, cells):
         image = ax.imshow(matrix, vmin=0, vmax=1, cmap="magma", origin="lower")
@@ -192,7 +200,7 @@ def _cka(sweep: Sweep) -> str | None:
         ax.set(xlabel="block", ylabel="block")
     for ax in axes[len(cells):]:
         ax.axis("off")
-    fig.colorbar(image, ax=list(axes), label="linear CKA", shrink=0.8)
+    fig.colorbar(image, ax=list(axes), label="linear CKA", shrink=0.9)
     fig.savefig(sweep.folder / "mech_cka.png", dpi=100)
     return "mech_cka.png"
 
@@ -215,7 +223,7 @@ def mechanisms_section(sweep: Sweep, folder: Path | None = None) -> tuple[str, s
     if not figures and not keys:
         return "", "", []
     header = ["setting", "seeds", *(title for _, title in keys)]
-    table = [[sweep.label(g), str(g.finished), *(_cell(g.values(k)) for k, _ in keys)] for g in sweep.groups]
+    table = [[label(sweep, g), str(g.finished), *(_cell(g.values(k)) for k, _ in keys)] for g in sweep.groups]
     intro = ("How each network works inside (docs/mechanisms.md): mean over the seeds [lowest, highest]. Error after "
              "deleting blocks from the trained net; the path lengths carrying 90 % of the input gradient; at "
              "initialisation, the stream variance growth from the first block to the last and the correlation of "
