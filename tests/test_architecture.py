@@ -19,7 +19,7 @@ LAYERS = [
     ("reslab.run_files", "reslab.models", "reslab.data"),
     ("reslab.hparams",),  # writes the sweep's HParams experiment with run_files.atomic_write
     ("reslab.config", "reslab.sweep", "reslab.cluster", "reslab.landscape.surface", "reslab.landscape.hessian",
-     "reslab.landscape.plots"),
+     "reslab.landscape.plots", "reslab.mechanisms"),
     ("reslab.tasks", "reslab.callbacks"),
     ("reslab.checkpoint_files", "reslab.ddp"),
     ("reslab.outdir",),

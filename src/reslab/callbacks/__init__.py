@@ -9,8 +9,9 @@ from reslab.callbacks.curvature import Curvature
 from reslab.callbacks.divergence import StopOnDivergence
 from reslab.callbacks.gradients import GradientFlow
 from reslab.callbacks.history import History, SeedEachEpoch
+from reslab.callbacks.mechanisms import Mechanisms
 from reslab.callbacks.progress import progress_bar
 from reslab.callbacks.wrc import WRCWeights
 
-__all__ = ["ActivationStats", "Cost", "Curvature", "GradientFlow", "History", "ModelCheckpoint", "SeedEachEpoch", "StopOnDivergence",
+__all__ = ["ActivationStats", "Cost", "Curvature", "GradientFlow", "History", "Mechanisms", "ModelCheckpoint", "SeedEachEpoch", "StopOnDivergence",
            "WRCWeights", "progress_bar"]

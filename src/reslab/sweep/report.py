@@ -16,6 +16,7 @@ from reslab.sweep.curves import LOSS_TARGET, has_time
 from reslab.sweep.figures import Figure, curves, frontier_figure, gradient_flow, wrc
 from reslab.sweep.figures import results as results_figure
 from reslab.sweep.jobs import Sweep, load_sweep
+from reslab.sweep.mechanisms import mechanisms_section
 from reslab.sweep.tables import Section, results, time_to_target_section, unfinished, write_csv, write_curves_csv
 from reslab.sweep.timing import fill_times
 
@@ -133,6 +134,8 @@ def summarize(folder: Path, target: float | None = None, loss_target: float | No
     shown = [figure for draw in FIGURES for figure in draw(sweep)]
     parts = sections(sweep, Targets(target, loss_target))
     path = sweep.folder / "summary.md"
-    write_text(path, markdown(sweep, parts, shown))
-    write_text(sweep.folder / "report.html", report_html(sweep, parts, shown))
+    mech_md, mech_html, _ = mechanisms_section(sweep, sweep.folder)  # lesions, path lengths, signal, CKA figures
+    write_text(path, markdown(sweep, parts, shown) + mech_md)
+    page = report_html(sweep, parts, shown)
+    write_text(sweep.folder / "report.html", page.replace("</body>", mech_html + "</body>"))
     return path
