@@ -16,7 +16,8 @@ LAYERS = [
     ("reslab.errors", "reslab.sweep.keys", "reslab.host"),
     ("reslab.catalog",),
     ("reslab.tasks.catalog",),
-    ("reslab.run_files", "reslab.models", "reslab.data"),
+    ("reslab.run_files",),
+    ("reslab.models", "reslab.data"),
     ("reslab.hparams",),  # writes the sweep's HParams experiment with run_files.atomic_write
     ("reslab.config", "reslab.sweep", "reslab.cluster", "reslab.landscape.surface", "reslab.landscape.hessian",
      "reslab.landscape.plots", "reslab.mechanisms"),
