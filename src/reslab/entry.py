@@ -15,10 +15,9 @@ from pathlib import Path
 
 from hydra import compose
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import HydraException, InstantiationException
+from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from reslab import host
 from reslab.config import validate
@@ -60,8 +59,8 @@ def cli(main, conf: Path) -> None:
         sys.exit(stop.exit_code)
     except (Exception, Reported) as caught:  # noqa: BLE001 - one line for bad input, the traceback for the rest
         error = caught.error if isinstance(caught, Reported) else caught
-        if user_full or not isinstance(error, (ConfigError, HydraException, OmegaConfBaseException)):
-            raise error from error.__cause__
+        if user_full or isinstance(caught, Reported) and not isinstance(error, ConfigError):
+            raise error from error.__cause__  # the job's own errors: their traceback
         text = str(error) if isinstance(error, ConfigError) else f"{one_line(error)}{group_hint(error, conf)}"
         print(f"error: {text}", file=sys.stderr)
         summarize_ended_early(f"interrupted: {one_line(error)}")
