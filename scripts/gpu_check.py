@@ -23,6 +23,8 @@ Peak memory is each job's (metrics.json peak_mem_mb; bench: the peak allocated o
 check their own plumbing only.
 """
 import argparse
+import contextlib
+import importlib.util
 import json
 import math
 import os
@@ -31,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,10 +83,6 @@ class Check:
 
 
 def _in_process(command: list[str], handle) -> str:
-    import contextlib
-    import importlib.util
-    import traceback
-
     spec = importlib.util.spec_from_file_location("bench", ROOT / command[0])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
