@@ -2,7 +2,7 @@
 a pure function of its arguments and of what is on disk: none writes or creates anything, none keeps state (an
 answer that must stay the same is cached by OmegaConf in the config itself, `use_cache=True`).
 
-- `${output_dir:}`: Hydra's `hydra.runtime.output_dir` (the folder of the running job), "." outside a Hydra app.
+- `${output_dir:}`: Hydra's `hydra.runtime.output_dir` (the folder of the running job), "." outside a Hydra job.
   `trainer.default_root_dir` says it and every other path of the run (checkpoints, loggers) points into
   `${trainer.default_root_dir}`; `reslab.run.run(cfg, run_dir)` sets it to the folder it writes, so the saved
   .hydra/config.yaml keeps it unresolved and a moved or copied run folder resumes where it now lies.
@@ -22,7 +22,11 @@ from reslab.sweep.keys import job_dirname  # a leaf: stdlib + Hydra's override p
 
 
 def output_dir() -> str:
-    return str(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else "."
+    """The running job's folder; "." outside a Hydra job (also where a launcher validates its jobs' configs before
+    any of them runs: the launching process has no job folder)."""
+    if not HydraConfig.initialized():
+        return "."
+    return str(OmegaConf.select(HydraConfig.get(), "runtime.output_dir", default=".") or ".")
 
 
 def unique_dir(path: str) -> str:
