@@ -84,8 +84,11 @@ def save_resumed(cfg: DictConfig, folder) -> None:
 
 
 def digest(cfg: DictConfig) -> str:
-    """A fingerprint of what a run trains (its config, resume= left out, interpolations unresolved: a moved folder
-    keeps its fingerprint): kept in versions.json, compared when a sweep is re-run in its folder."""
+    """A fingerprint of what a run trains (its config, resume= and the run's folder left out, interpolations
+    unresolved: a moved folder keeps its fingerprint): kept in versions.json, compared when a sweep is re-run in its
+    folder, and by a launcher that plans the jobs before they run."""
     values = cfg.copy()
     values.resume = None
+    if OmegaConf.select(values, "trainer.default_root_dir") is not None:
+        values.trainer.default_root_dir = None
     return hashlib.sha256(OmegaConf.to_yaml(values).encode()).hexdigest()[:16]
