@@ -1,12 +1,10 @@
 """TensorBoard's HParams tab for runs and sweeps, and plain hyperparameters for the other loggers.
 
-TensorBoard builds the tab from an *experiment* (the columns: hyperparameters with their domains, and the metrics),
-each run's *session start* (its values and its group) and final scalars. The protobufs come from TensorBoard's own
-HParams API (`tensorboard.plugins.hparams.summary_v2`: `HParam`, `Discrete`, `RealInterval`, `Metric`,
-`hparams_config_pb`, `hparams_pb`; the TensorFlow-free half of `tensorboard.plugins.hparams.api`). Lightning's
-`log_hyperparams(params, metrics)` cannot give this tab: it writes an experiment into every run with no key marked
-as differing (TensorBoard reads the first it finds), no group (seeds are never averaged) and a placeholder metric
-at step 0; the other loggers (CSV, MLflow) get it, with the whole config flattened. What the API has no argument
+TensorBoard builds the tab from an *experiment* (the columns with their domains, and the metrics), each run's
+*session start* (its values and its group) and final scalars, made here with TensorBoard's own HParams API
+(`tensorboard.plugins.hparams.summary_v2`, its TensorFlow-free half). Lightning's `log_hyperparams` cannot give this
+tab (no key marked as differing, no group: seeds never averaged); the other loggers (CSV, MLflow) get it, with the
+whole config flattened. What the API has no argument
 for is done here:
 
 - the swept keys are marked `differs` (TensorBoard lists the differing columns first);
@@ -20,7 +18,7 @@ for is done here:
 `write_experiment(sweep folder, config, swept)` once per multirun, at its start (`reslab.sweep.callback`),
 atomically; `log_start(loggers, cfg, monitor)` at the start of a new run (not a resume); `log_final(loggers,
 metrics, monitor, step)` the final `hp/*` metrics at the last step and the end of the session. No Lightning import
-(loggers are recognised by class name) and no `reslab.sweep` import: the sweep's callback imports this module.
+(loggers are recognised by class name); of the sweep room only its swept keys (`reslab.sweep.keys`, a leaf).
 """
 import math
 import time

@@ -8,6 +8,7 @@ lightning.Trainer's arguments (conf/trainer/default.yaml lists every one).
 """
 import re
 
+from reslab.config.mechanisms import MECHANISMS
 from reslab.config.rules import (Rule, boolean, checked_by, choice, component, fraction, integer, number, positive,
                                  sequence, text)
 from reslab.models.options import INITS, MLP_NORMS, NORMS, ORDERS, SHORTCUT_OPS, SHORTCUTS, STEMS
@@ -224,22 +225,6 @@ COMPONENTS = {
     "callbacks.*.iterations": integer(1),
     "callbacks.*.tolerance": positive(),
     "callbacks.*.min_eigenvalue": boolean(),
-    # mechanisms (conf/mechanisms/, reslab.callbacks.Mechanisms): each instrument a mapping of its knobs, or null (off)
-    **{f"callbacks.*.{name}": Rule(lambda v: hasattr(v, "items"), "a mapping of the instrument's knobs, or null (off)",
-                                   optional=True) for name in ("signal", "shattered", "lesion", "path_length", "cka")},
-    **{f"callbacks.*.{name}.samples": integer(4) for name in ("signal", "lesion", "cka")},
-    "callbacks.*.shattered.points": integer(4),
-    "callbacks.*.shattered.lines": integer(1),
-    "callbacks.*.shattered.max_lag": integer(1),
-    "callbacks.*.shattered.calibration": integer(2),
-    "callbacks.*.lesion.draws": integer(1),
-    "callbacks.*.lesion.reorder": boolean(),
-    "callbacks.*.lesion.recalibrate_bn": boolean(),
-    "callbacks.*.path_length.samples": integer(1),
-    "callbacks.*.path_length.batch": integer(1),
-    "callbacks.*.path_length.fraction": number(0, 1, low_open=True),
-    "callbacks.*.cka.batch": integer(4),
-    "callbacks.*.cka.threshold": number(0, 1),
     "logger.*.save_dir": text(),
     "logger.*.name": text(),
     "logger.*.version": Rule(lambda v: isinstance(v, (str, int)), "a string or an integer"),
@@ -250,7 +235,7 @@ COMPONENTS = {
     "logger.*.artifact_location": text(optional=True),
 }
 
-RULES: dict[str, Rule] = {**MODEL, **TOP, **TASK, **DATASET, **OPTIM, **SCHEDULER, **TRAINER, **COMPONENTS}
+RULES: dict[str, Rule] = {**MODEL, **TOP, **TASK, **DATASET, **OPTIM, **SCHEDULER, **TRAINER, **COMPONENTS, **MECHANISMS}
 
 
 def rule_for(key: str) -> Rule | None:
