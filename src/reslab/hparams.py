@@ -4,16 +4,13 @@ TensorBoard builds the tab from an *experiment* (the columns with their domains,
 *session start* (its values and its group) and final scalars, made here with TensorBoard's own HParams API
 (`tensorboard.plugins.hparams.summary_v2`, its TensorFlow-free half). Lightning's `log_hyperparams` cannot give this
 tab (no key marked as differing, no group: seeds never averaged); the other loggers (CSV, MLflow) get it, with the
-whole config flattened. What the API has no argument
-for is done here:
+whole config flattened. Done here, where the API has no argument for it:
 
 - the swept keys are marked `differs` (TensorBoard lists the differing columns first);
 - a run's group is its setting (its swept values but the seed), so TensorBoard averages the seeds of a setting in
-  one row; that row's `seeds` column says which seeds the sweep runs per setting and how many ("0, 1 (2 seeds)"),
-  not one seed's value; each seed stays a session of its own (the row's expander lists them by run name; the
-  Scalars and Time Series tabs show each run);
-- integers as text: TensorBoard prints every number with five digits (128.00, 56.000); integer values (depth,
-  batch size, epochs, seeds) go as text ("128"), floats (lr, weight decay) as numbers.
+  one row, whose `seeds` column says which seeds and how many ("0, 1 (2 seeds)"); each seed stays a session of
+  its own (the row's expander lists them; the Scalars tab shows each run);
+- integers as text ("128"; TensorBoard prints every number with five digits: 128.00), floats as numbers.
 
 `write_experiment(sweep folder, config, swept)` once per multirun, at its start (`reslab.sweep.callback`),
 atomically; `log_start(loggers, cfg, monitor)` at the start of a new run (not a resume); `log_final(loggers,
@@ -45,8 +42,7 @@ EXPERIMENT_FILE = "events.out.tfevents.0.sweep.hparams"  # the sweep's experimen
 
 def metric_keys(monitor: str) -> tuple[str, ...]:
     """The final metrics shown as HParams columns (as hp/<key>)."""
-    return (monitor, test_key(monitor), "train/loss", "params", "flops", "throughput",
-            "peak_mem_mb", "wall_time_s")
+    return (monitor, test_key(monitor), "train/loss", "params", "flops", "throughput", "peak_mem_mb", "wall_time_s")
 
 
 def _parse(text: str):
