@@ -1,4 +1,5 @@
-"""Which modules are the residual blocks, what they are called in logs, and how the callbacks log."""
+"""Which modules are the residual blocks, what they are called in logs, how the callbacks log, and the state of a
+callback that measures once (kept in last.ckpt, so a resumed run reports it)."""
 import re
 
 import lightning as L
@@ -24,3 +25,20 @@ def residual_blocks(model: nn.Module) -> list[tuple[str, ResidualBlock]]:
 def log_metrics(trainer: L.Trainer, metrics: dict, step: int) -> None:
     for logger in trainer.loggers:
         logger.log_metrics(metrics, step=step)
+
+
+class MeasuredOnce(L.Callback):
+    """A callback whose measurement, `self.result` ({metrics.json key: value}), is kept in the checkpoints and
+    reported by `summary()`: a run killed after it measured resumes to the same metrics.json."""
+
+    def __init__(self) -> None:
+        self.result: dict = {}
+
+    def state_dict(self):
+        return {"result": self.result}
+
+    def load_state_dict(self, state_dict):
+        self.result = state_dict["result"]
+
+    def summary(self) -> dict:
+        return self.result

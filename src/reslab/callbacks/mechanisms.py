@@ -15,7 +15,7 @@ import lightning as L
 import torch
 from torch.utils.data import default_collate
 
-from reslab.callbacks.blocks import residual_blocks
+from reslab.callbacks.blocks import MeasuredOnce, residual_blocks
 from reslab.callbacks.mechanism_figures import plot_cka, plot_lesion, plot_paths, plot_shattered, plot_signal
 from reslab.data.augment import normalize
 from reslab.mechanisms import cka, lesion, paths, shattered, signal
@@ -48,7 +48,7 @@ def write_rows(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-class Mechanisms(L.Callback):
+class Mechanisms(MeasuredOnce):
     """Runs the instruments whose settings are given (a mapping each; None = off) and keeps their headline numbers
     for metrics.json. `seed` seeds every sample, draw and direction: same seed -> same measurement."""
 
@@ -57,7 +57,7 @@ class Mechanisms(L.Callback):
         self.seed = seed
         self.settings = {"signal": signal, "shattered": shattered, "lesion": lesion, "path_length": path_length,
                          "cka": cka}
-        self.result: dict = {}
+        super().__init__()
 
     # --- Lightning hooks ---------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module):
@@ -76,15 +76,6 @@ class Mechanisms(L.Callback):
         if any(self.settings.values()):
             log.warning("mechanisms: skipped, the instruments measure classification networks only")
         return False
-
-    def state_dict(self):
-        return {"result": self.result}
-
-    def load_state_dict(self, state_dict):
-        self.result = state_dict["result"]
-
-    def summary(self) -> dict:
-        return self.result
 
     # --- the instruments ---------------------------------------------------------------------------------------
     def measure(self, which, model, data, run_dir: Path) -> dict:
