@@ -9,10 +9,9 @@ folder (reused when already computed with the same settings) and landscape_panel
 one colour scale, variants (model=...) in columns.
 """
 import argparse
-import sys
 from pathlib import Path
 
-from reslab.errors import ConfigError
+from reslab.errors import ConfigError, run_or_sweep
 from reslab.landscape.plots import plot_panel
 from reslab.landscape.run import run_landscape
 
@@ -72,19 +71,16 @@ def main() -> None:
         return run_landscape(folder, args.dims, args.points, args.span, args.samples, args.seed,
                              args.checkpoint, args.iterations, args.hessian_samples, args.device)
 
-    try:
-        if (args.folder / ".hydra" / "config.yaml").is_file():
-            info = run(args.folder)["info"]
-            print("\n".join(f"{k}: {v}" for k, v in info.items() if k != "settings"))
-            print(f"written: {args.folder}/landscape.npz, landscape.json and PNGs")
-        elif args.folder.is_dir():
-            path = plot_panel(_sweep_cells(args.folder, args.only, run), args.folder / "landscape_panel.png")
-            print(f"written: {path} (+ landscape.npz/json/PNGs in each job folder)")
-        else:
-            raise ConfigError(f"folder={str(args.folder)!r} is not a folder: pass a run or sweep folder")
-    except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    def on_run(folder: Path) -> None:
+        info = run(folder)["info"]
+        print("\n".join(f"{k}: {v}" for k, v in info.items() if k != "settings"))
+        print(f"written: {folder}/landscape.npz, landscape.json and PNGs")
+
+    def on_sweep(folder: Path) -> None:
+        path = plot_panel(_sweep_cells(folder, args.only, run), folder / "landscape_panel.png")
+        print(f"written: {path} (+ landscape.npz/json/PNGs in each job folder)")
+
+    run_or_sweep(args.folder, on_run, on_sweep)
 
 
 if __name__ == "__main__":

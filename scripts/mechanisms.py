@@ -12,7 +12,6 @@ folder and its headline numbers into metrics.json (keys `<name>/...`). A sweep f
 are then rewritten with the mechanisms section.
 """
 import argparse
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -22,7 +21,7 @@ from hydra.utils import instantiate
 
 from reslab.callbacks.mechanisms import AFTER_TRAINING, AT_INIT, INSTRUMENTS
 from reslab.checkpoint_files import load_run
-from reslab.errors import ConfigError
+from reslab.errors import ConfigError, run_or_sweep
 from reslab.run_files import read_json, write_metrics
 from reslab.sweep import FINISHED, load_sweep, summarize
 from reslab.tasks import build
@@ -71,24 +70,21 @@ def main() -> None:
     unknown = [name for name in only if name not in INSTRUMENTS]
     if unknown:
         parser.error(f"--only {unknown[0]} is not an instrument: choose from {', '.join(INSTRUMENTS)}")
-    try:
-        if (args.folder / ".hydra" / "config.yaml").is_file():
-            found = analyse(args.folder, only, args.checkpoint, args.device)
-            print("\n".join(f"{k}: {v}" for k, v in found.items()))
-            print(f"written: {args.folder}/<instrument>.csv and .png, metrics.json, mechanisms_seconds.json")
-        elif args.folder.is_dir():
-            jobs = [job for job in load_sweep(args.folder).jobs if job.status == FINISHED]
-            if not jobs:
-                raise ConfigError(f"no finished job in {str(args.folder)!r}: pass a run or sweep folder")
-            for job in jobs:
-                analyse(job.path, only, args.checkpoint, args.device)
-                print(f"measured: {job.path}")
-            print(f"written: {summarize(args.folder)}")
-        else:
-            raise ConfigError(f"folder={str(args.folder)!r} is not a folder: pass a run or sweep folder")
-    except (ConfigError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    def on_run(folder: Path) -> None:
+        found = analyse(folder, only, args.checkpoint, args.device)
+        print("\n".join(f"{k}: {v}" for k, v in found.items()))
+        print(f"written: {folder}/<instrument>.csv and .png, metrics.json, mechanisms_seconds.json")
+
+    def on_sweep(folder: Path) -> None:
+        jobs = [job for job in load_sweep(folder).jobs if job.status == FINISHED]
+        if not jobs:
+            raise ConfigError(f"no finished job in {str(folder)!r}: pass a run or sweep folder")
+        for job in jobs:
+            analyse(job.path, only, args.checkpoint, args.device)
+            print(f"measured: {job.path}")
+        print(f"written: {summarize(folder)}")
+
+    run_or_sweep(args.folder, on_run, on_sweep)
 
 
 if __name__ == "__main__":

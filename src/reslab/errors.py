@@ -1,5 +1,8 @@
-"""User-facing errors: one line that names the bad value and the valid choices; and a run stopped by a signal."""
+"""User-facing errors: one line that names the bad value and the valid choices; a run stopped by a signal; how a
+script given a run or sweep folder reports bad input."""
 import signal
+import sys
+from pathlib import Path
 
 
 class ConfigError(ValueError):
@@ -30,3 +33,20 @@ def install_signal_handlers() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop_on_signal)
 
+
+
+def run_or_sweep(folder, on_run, on_sweep) -> None:
+    """What a script given `folder` does: `on_run(folder)` for a run folder (it holds .hydra/config.yaml),
+    `on_sweep(folder)` for any other folder; bad input (a ConfigError, a missing file, no folder) is one line on
+    stderr and exit code 2."""
+    folder = Path(folder)
+    try:
+        if (folder / ".hydra" / "config.yaml").is_file():
+            on_run(folder)
+        elif folder.is_dir():
+            on_sweep(folder)
+        else:
+            raise ConfigError(f"folder={str(folder)!r} is not a folder: pass a run or sweep folder")
+    except (ConfigError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
