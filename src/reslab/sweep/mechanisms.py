@@ -9,10 +9,10 @@ import math
 import statistics
 from pathlib import Path
 
-from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from reslab.sweep.jobs import Group, Sweep
+from reslab.sweep.palette import sweep_palette
 
 HEADLINES = (  # (metrics.json key, column title)
     ("lesion/error_intact", "test error, intact"),
@@ -67,10 +67,9 @@ def label(sweep: Sweep, group: Group, without: tuple[str, ...] = ()) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(sweep.keys, group.key) if v != "" and k not in without) or "all jobs"
 
 
-def colour(sweep: Sweep, group: Group):
-    """A fixed colour per series (swept keys but depth), in sweep order."""
-    series = list(dict.fromkeys(label(sweep, g, ("depth",)) for g in sweep.groups))
-    return colormaps["tab10"](series.index(label(sweep, group, ("depth",))) % 10)
+def colour(sweep: Sweep, group: Group) -> str:
+    """The series' colour in every figure of the sweep's report (reslab.sweep.palette: the baseline grey)."""
+    return sweep_palette(sweep)[sweep.series(group)]
 
 
 def _curves(sweep: Sweep, name: str, x: str, y: str, where=None) -> dict:
