@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
 from reslab.config.model import check_model
-from reslab.errors import ConfigError
+from reslab.errors import UserError
 from reslab.models.options import BLOCK_TYPES, NORMS, ORDERS, SHORTCUT_OPS
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -98,7 +98,7 @@ def main() -> None:
                 check_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input)
                 model = build_model(**cfg.model, depth=cfg.depth, width=cfg.width, input_shape=args.input,
                                     num_classes=args.classes)
-            except (ConfigError, HydraException) as error:
+            except (UserError, HydraException) as error:
                 print(f"error: {name or ''}: {_one_line(error)}".replace("error: : ", "error: "), file=sys.stderr)
                 sys.exit(2)
             columns[name or cfg.model.block] = describe(model, args.input)

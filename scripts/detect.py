@@ -18,7 +18,7 @@ from torchvision.io import ImageReadMode, decode_image, write_png
 from torchvision.transforms.v2.functional import to_dtype
 from torchvision.utils import draw_bounding_boxes
 
-from reslab.errors import ConfigError
+from reslab.errors import RefusedFile, UserError
 
 
 def load(run: Path | None, torchvision_weights: Path | None) -> tuple[torch.nn.Module, list[str]]:
@@ -38,22 +38,22 @@ MAX_PIXELS = 50_000_000  # an image larger than this (7071x7071) is refused befo
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """The image at `path` as 8-bit RGB (16-bit PNGs scaled down); ConfigError for an unreadable or huge one (its
+    """The image at `path` as 8-bit RGB (16-bit PNGs scaled down); RefusedFile for an unreadable or huge one (its
     size is read from the header first, so nothing is allocated for it)."""
     try:
         with Image.open(path) as header:
             width, height = header.size
     except Image.DecompressionBombError as err:  # PIL's own limit, far above MAX_PIXELS
-        raise ConfigError(f"{path} is too large ({str(err).split(',')[0]}): resize it first") from None
+        raise RefusedFile(f"{path} is too large ({str(err).split(',')[0]}): resize it first") from None
     except (OSError, UnidentifiedImageError) as err:
-        raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
+        raise RefusedFile(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
     if width * height > MAX_PIXELS:
-        raise ConfigError(f"{path} is too large ({width}x{height} pixels, more than {MAX_PIXELS:,}): resize it "
+        raise RefusedFile(f"{path} is too large ({width}x{height} pixels, more than {MAX_PIXELS:,}): resize it "
                           f"first")
     try:
         image = decode_image(str(path), mode=ImageReadMode.RGB)
     except (RuntimeError, OSError) as err:
-        raise ConfigError(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
+        raise RefusedFile(f"{path} is not a readable image ({str(err).splitlines()[0]})") from None
     return to_dtype(image, torch.uint8, scale=True)
 
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         detector, class_names = load(args.run, args.torchvision_weights)
         out = args.out or (args.run / "detections" if args.run else Path("detections"))
         rows = detect(args.images, detector, class_names, args.threshold, out)
-    except ConfigError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(table(rows))

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from reslab.errors import ConfigError
+from reslab.errors import UserError
 from reslab.export import FORMATS, export
 
 
@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         path = export(args.run, args.format)
-    except ConfigError as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"wrote {path}")

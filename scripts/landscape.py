@@ -11,7 +11,7 @@ one colour scale, variants (model=...) in columns.
 import argparse
 from pathlib import Path
 
-from reslab.errors import ConfigError, run_or_sweep
+from reslab.errors import UsageError, run_or_sweep
 from reslab.landscape.plots import plot_panel
 from reslab.landscape.run import run_landscape
 
@@ -25,7 +25,7 @@ def _sweep_cells(folder: Path, only: list[str], run) -> dict:
     jobs = [job for job in sweep.jobs if job.status == FINISHED
             and all(job.overrides.get(k) == v for k, v in wanted.items())]
     if not jobs:
-        raise ConfigError(f"no finished job in {str(folder)!r} matches --only {' '.join(only) or '(none)'}")
+        raise UsageError(f"no finished job in {str(folder)!r} matches --only {' '.join(only) or '(none)'}")
     variant = sweep.variant_key
     varying = [k for k in jobs[0].overrides if k != variant and len({j.overrides.get(k) for j in jobs}) > 1]
     cells = {}

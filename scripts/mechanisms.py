@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 
 from reslab.callbacks.mechanisms import AFTER_TRAINING, AT_INIT, INSTRUMENTS
 from reslab.checkpoint_files import load_run
-from reslab.errors import ConfigError, run_or_sweep
+from reslab.errors import UsageError, run_or_sweep
 from reslab.run_files import read_json, write_metrics
 from reslab.sweep import FINISHED, load_sweep, summarize
 from reslab.tasks import build
@@ -39,7 +39,7 @@ def analyse(run_dir: Path, only: list[str], checkpoint: str, device: str | None)
     """Measure the instruments of `only` on one run folder; returns the new metrics.json entries."""
     cfg, data, task, _ = load_run(run_dir, checkpoint)
     if cfg.task.name != "classification":
-        raise ConfigError(f"{str(run_dir)!r} is a task={cfg.task.name} run: the instruments need task=classification")
+        raise UsageError(f"{str(run_dir)!r} is a task={cfg.task.name} run: the instruments need task=classification")
     spec = (cfg.get("callbacks") or {}).get("mechanisms")
     instruments = instantiate(spec or full_settings())
     for name in instruments.settings:
@@ -78,7 +78,7 @@ def main() -> None:
     def on_sweep(folder: Path) -> None:
         jobs = [job for job in load_sweep(folder).jobs if job.status == FINISHED]
         if not jobs:
-            raise ConfigError(f"no finished job in {str(folder)!r}: pass a run or sweep folder")
+            raise UsageError(f"no finished job in {str(folder)!r}: pass a run or sweep folder")
         for job in jobs:
             analyse(job.path, only, args.checkpoint, args.device)
             print(f"measured: {job.path}")

@@ -14,7 +14,8 @@ from PIL import Image
 from reslab.data.augment import channel_stats, crop_flip, normalize
 from reslab.data.batches import TensorBatches, epoch_order, mix_seed
 from reslab.config import validate
-from reslab.data.checks import DATASETS, check_dataset
+from reslab.config.dataset import check_dataset
+from reslab.data.catalog import DATASETS
 from reslab.data.module import ReslabData
 from reslab.errors import ConfigError
 

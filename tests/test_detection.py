@@ -12,10 +12,10 @@ from PIL import Image
 
 from conftest import ROOT
 from reslab.config import validate
-from reslab.data.checks import check_dataset
+from reslab.config.dataset import check_dataset
 from reslab.data.detection_data import DetectionData
 from reslab.data.shapes import CLASSES
-from reslab.errors import ConfigError
+from reslab.errors import ConfigError, RefusedFile
 from reslab.run import run
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -64,7 +64,7 @@ def test_torchvision_weights_give_torchvision_features_proposals_and_detections(
 
 def test_torchvision_weights_of_another_model_fail_in_one_line(tmp_path):
     torch.save({"backbone.body.conv1.weight": torch.zeros(64, 3, 7, 7)}, tmp_path / "other.pth")
-    with pytest.raises(ConfigError, match="missing key"):
+    with pytest.raises(RefusedFile, match="missing key"):
         detect.load(None, tmp_path / "other.pth")
 
 

@@ -8,7 +8,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from conftest import ROOT
-from reslab.errors import ConfigError
+from reslab.errors import UsageError
 from reslab.export import export, load_classifier, load_detector
 from reslab.run import run
 
@@ -70,7 +70,7 @@ def test_torchscript_detector_gives_the_pytorch_detections(tmp_path):
     for found, want in zip(scripted, expected):
         for key in ("boxes", "scores", "labels"):
             torch.testing.assert_close(found[key], want[key], atol=1e-4, rtol=0)
-    with pytest.raises(ConfigError, match="ONNX export of a detector is not supported"):
+    with pytest.raises(UsageError, match="ONNX export of a detector is not supported"):
         export(folder, "onnx")
 
 

@@ -45,7 +45,7 @@ def test_parallel_launcher_runs_two_jobs_at_once_each_with_its_own_gpus(tmp_path
 
 
 def test_parallel_job_slots_get_disjoint_gpus_and_one_job_per_gpu_by_default():
-    from reslab.cluster import gpu_slots
+    from reslab.config.launcher import gpu_slots
     from reslab.errors import ConfigError
 
     assert gpu_slots([0, 1, 2, 3], None, 1) == [[0], [1], [2], [3]]  # n_jobs: one per GPU

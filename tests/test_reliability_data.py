@@ -23,7 +23,7 @@ from reslab import checkpoint_files
 from reslab.checkpoint_files import AtomicCheckpointIO, newest_loadable
 from reslab.run_files import atomic_write
 from reslab.data import files, image_folder, safe_pickle
-from reslab.data.checks import check_dataset
+from reslab.config.dataset import check_dataset
 from reslab.data.module import ReslabData
 from reslab.errors import ConfigError
 
@@ -414,7 +414,7 @@ def test_atomic_checkpoint_io_is_a_trainer_plugin_from_config_and_keeps_imports_
 
     plugin = instantiate({"_target_": "reslab.checkpoint_files.AtomicCheckpointIO"})
     assert isinstance(plugin, TorchCheckpointIO) and pickle.loads(pickle.dumps(plugin)).__class__ is AtomicCheckpointIO
-    code = ("import sys, reslab.entry, reslab.config, reslab.run_files, reslab.data.checks, reslab.data.files; "
+    code = ("import sys, reslab.entry, reslab.config, reslab.run_files, reslab.config.dataset, reslab.data.files; "
             "print([m for m in ('torch', 'lightning', 'torchvision') if m in sys.modules])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
 

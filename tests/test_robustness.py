@@ -13,7 +13,7 @@ from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from conftest import ROOT
-from reslab.errors import ConfigError
+from reslab.errors import RefusedFile
 from reslab.run import run
 
 TINY = ("depth=8", "epochs=1", "logger=none", "trainer.accelerator=cpu")
@@ -257,9 +257,9 @@ def test_9_detect_reads_16_bit_images_and_refuses_huge_ones_before_decoding(tmp_
     spec.loader.exec_module(detect)
     image = detect.read_image(tiny_png(tmp_path / "deep.png", 16, 12, bits=16))
     assert image.dtype == torch.uint8 and tuple(image.shape) == (3, 12, 16)
-    with pytest.raises(ConfigError, match="too large .8000x8000 pixels"):
+    with pytest.raises(RefusedFile, match="too large .8000x8000 pixels"):
         detect.read_image(tiny_png(tmp_path / "large.png", 8000, 8000, rows=1))
-    with pytest.raises(ConfigError, match="too large .Image size .400000000 pixels. exceeds limit"):
+    with pytest.raises(RefusedFile, match="too large .Image size .400000000 pixels. exceeds limit"):
         detect.read_image(tiny_png(tmp_path / "huge.png", 20000, 20000, rows=1))
 
 

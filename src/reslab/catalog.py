@@ -9,13 +9,12 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from reslab.errors import ConfigError
-
 T = TypeVar("T")
 
 
 class Catalog(Generic[T]):
-    """Named entries of one kind; `get` refuses an unknown name in one line naming the choices."""
+    """Named entries of one kind; `get` refuses an unknown name (LookupError) in one line naming the choices. The
+    config layer turns that into a ConfigError before anything is built (reslab.config.rules.entry)."""
 
     def __init__(self, what: str, key: str):
         self.what, self.key = what, key  # e.g. "data set", "dataset.name"
@@ -30,13 +29,9 @@ class Catalog(Generic[T]):
     def get(self, name: str, module: str | None = None) -> T:
         """The entry `name`, after importing `module` (where an entry of your own registers itself)."""
         if module:
-            try:
-                importlib.import_module(module)
-            except ImportError as err:
-                raise ConfigError(f"{self.key.rpartition('.')[0] or self.key}.module={module!r} does not import "
-                                  f"({err}): give a module on the Python path") from None
+            importlib.import_module(module)
         if name not in self._entries:
-            raise ConfigError(f"{self.key}={name!r} is unknown: choose one of {', '.join(self._entries)}")
+            raise LookupError(f"{self.key}={name!r} is unknown: choose one of {', '.join(self._entries)}")
         return self._entries[name]
 
     def __iter__(self) -> Iterator[str]:

@@ -12,7 +12,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
 
 from reslab.config.resume import saved_config
-from reslab.errors import ConfigError
+from reslab.errors import RefusedFile
 from reslab.run_files import atomic_write
 from reslab.tasks import build
 
@@ -53,24 +53,24 @@ def start_checkpoint(cfg: DictConfig, run_dir: Path) -> Path | None:
         log.warning("resume: no checkpoint written yet in %s: the run starts again as it first did", run_dir)
         return Path(cfg.ckpt_path) if cfg.ckpt_path is not None else None
     if path is None:
-        raise ConfigError(f"resume={cfg.resume!r}: no checkpoint in {Path(run_dir) / 'checkpoints'} loads "
+        raise RefusedFile(f"resume={cfg.resume!r}: no checkpoint in {Path(run_dir) / 'checkpoints'} loads "
                           f"({'; '.join(skipped)}): start the run again instead")
     return path
 
 
 def load_checked(path: Path, module) -> dict:
-    """Load `path` safely and check it fits `module`; ConfigError (one line) if it is unreadable, unsafe or
+    """Load `path` safely and check it fits `module`; RefusedFile (one line) if it is unreadable, unsafe or
     belongs to another architecture. Returns the checkpoint dict."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         reason = str(error).strip().splitlines()[0]
-        raise ConfigError(f"checkpoint {str(path)!r} refused: it holds more than weights ({reason})") from None
+        raise RefusedFile(f"checkpoint {str(path)!r} refused: it holds more than weights ({reason})") from None
     except Exception as error:  # noqa: BLE001 - any read failure means the file is not a usable checkpoint
-        raise ConfigError(f"checkpoint {str(path)!r} is not readable: {type(error).__name__}: "
+        raise RefusedFile(f"checkpoint {str(path)!r} is not readable: {type(error).__name__}: "
                           f"{str(error).strip().splitlines()[0] if str(error).strip() else 'corrupt file'}") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ConfigError(f"checkpoint {str(path)!r} is not a Lightning checkpoint (no state_dict)")
+        raise RefusedFile(f"checkpoint {str(path)!r} is not a Lightning checkpoint (no state_dict)")
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in ckpt["state_dict"].items()}
     if expected != found:
@@ -78,7 +78,7 @@ def load_checked(path: Path, module) -> dict:
         unexpected = sorted(set(found) - set(expected))
         reshaped = sorted(k for k in set(expected) & set(found) if expected[k] != found[k])
         first = (missing or unexpected or reshaped)[0]
-        raise ConfigError(f"checkpoint {str(path)!r} belongs to another architecture: {len(missing)} missing, "
+        raise RefusedFile(f"checkpoint {str(path)!r} belongs to another architecture: {len(missing)} missing, "
                           f"{len(unexpected)} unexpected, {len(reshaped)} reshaped tensors (first: {first})")
     return ckpt
 
@@ -97,7 +97,7 @@ def choose(run_dir, which: str = "best-else-last") -> Path:
     else:
         path = folder / f"{which}.ckpt"
     if not path.is_file():
-        raise ConfigError(f"checkpoint {str(path)!r} does not exist: give {', '.join(WHICH)} or a .ckpt path")
+        raise RefusedFile(f"checkpoint {str(path)!r} does not exist: give {', '.join(WHICH)} or a .ckpt path")
     return path
 
 

@@ -1,6 +1,6 @@
 """The glue between reslab's runs and the launchers that start them in other processes (SLURM through submitit,
-isolated local processes): where a run ran, which GPUs a parallel job slot gets, and the record of a job that
-died before it could write its own.
+isolated local processes): where a run ran and the record of a job that died before it could
+write its own (which GPUs a parallel job slot gets: reslab.config.launcher).
 
 Light on purpose (stdlib and omegaconf): the launchers in `hydra_plugins.reslab_launchers` import it in the
 launching process, `reslab.run` in every run.
@@ -12,11 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from reslab.errors import ConfigError
 from reslab.run_files import write_metrics
-
-NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")  # one entry per GPU the driver sees
-
 
 def place() -> dict:
     """Where this run ran, for metrics.json: host, the GPUs it was given, and under SLURM its job id (`<array>_<task>`
@@ -34,36 +30,6 @@ def place() -> dict:
         paths = submitit.JobEnvironment().paths
         record.update({"slurm/stdout": str(paths.stdout), "slurm/stderr": str(paths.stderr)})
     return record
-
-
-def visible_devices() -> list[int]:
-    """The GPUs this process may hand out: CUDA_VISIBLE_DEVICES when set (integer ids), else every GPU the NVIDIA
-    driver lists; [] on a machine without GPUs. No CUDA initialisation (the launching process stays light)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        ids = [part.strip() for part in visible.split(",") if part.strip()]
-        if not all(part.isdigit() for part in ids):
-            raise ConfigError(f"CUDA_VISIBLE_DEVICES={visible!r} names GPUs by UUID: give hydra.launcher.devices "
-                              f"as a list of integer ids")
-        return [int(part) for part in ids]
-    return list(range(len(list(NVIDIA_GPUS.iterdir())))) if NVIDIA_GPUS.is_dir() else []
-
-
-def gpu_slots(devices: list[int], n_jobs: int | None, gpus_per_job: int) -> list[list[int]]:
-    """The job slots of a parallel sweep, each with its own disjoint GPUs: `n_jobs` slots (default: as many as the
-    devices allow) of `gpus_per_job` devices each, in order; slots without GPUs when `devices` is empty."""
-    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs < 1):
-        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs!r}: choose a positive integer, or null (one job per "
-                          f"{gpus_per_job} GPU(s), 2 on a machine without GPUs)")
-    if not devices:
-        return [[] for _ in range(n_jobs or 2)]
-    if not isinstance(gpus_per_job, int) or gpus_per_job < 1:
-        raise ConfigError(f"hydra.launcher.gpus_per_job={gpus_per_job!r}: choose a positive integer")
-    fit = len(devices) // gpus_per_job
-    if fit == 0 or (n_jobs or fit) > fit:
-        raise ConfigError(f"hydra.launcher.n_jobs={n_jobs} x gpus_per_job={gpus_per_job} needs more GPUs than the "
-                          f"{len(devices)} visible ({devices}): lower n_jobs or gpus_per_job")
-    return [devices[i * gpus_per_job:(i + 1) * gpus_per_job] for i in range(n_jobs or fit)]
 
 
 def job_folder(sweep_config) -> Path:

@@ -23,7 +23,7 @@ from reslab import host
 from reslab.config import validate
 from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config
-from reslab.errors import ConfigError, Interrupted, install_signal_handlers
+from reslab.errors import Interrupted, RefusedFile, UserError, install_signal_handlers
 from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
 from reslab.sweep.callback import summarize_ended_early
 from reslab.tasks.catalog import test_key as test_split_key
@@ -45,7 +45,7 @@ class Reported(BaseException):
 
 def cli(main, conf: Path) -> None:
     """Run the @hydra.main function `main` (config folder `conf`). Bad input, whether Hydra finds it (unknown keys,
-    groups or options) or the job does (`ConfigError`), is printed as one line with exit code 2; other errors of
+    groups or options) or the job does (a `UserError`), is printed as one line with exit code 2; other errors of
     the job keep their traceback. The user's HYDRA_FULL_ERROR=1 shows every traceback."""
     user_full = os.environ.get(FULL_ERROR) == "1"
     os.environ[FULL_ERROR] = "1"  # Hydra's only switch that lets its errors reach this function, not its printer
@@ -59,9 +59,9 @@ def cli(main, conf: Path) -> None:
         sys.exit(stop.exit_code)
     except (Exception, Reported) as caught:  # noqa: BLE001 - one line for bad input, the traceback for the rest
         error = caught.error if isinstance(caught, Reported) else caught
-        if user_full or isinstance(caught, Reported) and not isinstance(error, ConfigError):
+        if user_full or isinstance(caught, Reported) and not isinstance(error, UserError):
             raise error from error.__cause__  # the job's own errors: their traceback
-        text = str(error) if isinstance(error, ConfigError) else f"{one_line(error)}{group_hint(error, conf)}"
+        text = str(error) if isinstance(error, UserError) else f"{one_line(error)}{group_hint(error, conf)}"
         print(f"error: {text}", file=sys.stderr)
         summarize_ended_early(f"interrupted: {one_line(error)}")
         sys.exit(2)
@@ -163,7 +163,7 @@ def finished(run_dir: Path, cfg, multirun: bool) -> dict | None:
     metrics = read_json(run_dir / "metrics.json")
     versions = read_json(run_dir / "versions.json") or {}
     if multirun and cfg.resume is None and versions.get("config") not in (None, digest(cfg)):
-        raise ConfigError(f"job folder {run_dir} holds a run of another configuration: "
+        raise RefusedFile(f"job folder {run_dir} holds a run of another configuration: "
                           f"re-run a sweep with its own settings, or give a new hydra.sweep.dir")
     if metrics is None or metrics.get("status") not in ("ok", "diverged"):
         return None
@@ -201,7 +201,7 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
     built = isinstance(error, InstantiationException) and error.__cause__ is not None  # a _target_ refused its arguments
     cause = error.__cause__ if built else error
     line = f"{type(cause).__name__}: {cause}".splitlines()[0]
-    user_error = isinstance(error, ConfigError) or built or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
+    user_error = isinstance(error, UserError) or built or (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
     try:
         if not (run_dir / "metrics.json").exists() and not isinstance(error, FolderInUse):  # never clobber a record
             write_metrics(run_dir, {"status": "failed", "error": line})
@@ -210,8 +210,8 @@ def failed(error: Exception, run_dir: Path, multirun: bool) -> float:
     if multirun:
         print(f"[reslab] job failed: {line}", file=sys.stderr)
         return math.nan
-    if user_error and not isinstance(error, ConfigError):
-        error = ConfigError(line).with_traceback(error.__traceback__)
+    if user_error and not isinstance(error, UserError):
+        error = UserError(line).with_traceback(error.__traceback__)
         error.__cause__ = cause
     raise Reported(error)
 

@@ -5,8 +5,22 @@ import sys
 from pathlib import Path
 
 
-class ConfigError(ValueError):
-    """Bad user input (config value, data folder, checkpoint). Printed as one line, no traceback."""
+class UserError(ValueError):
+    """Bad input from the user: printed as one line (no traceback), exit code 2. Raised as one of its kinds."""
+
+
+class ConfigError(UserError):
+    """A config value, or a data set's files, that cannot serve the run: raised by the config layer
+    (reslab.config) and the data-file checks (reslab.data) only."""
+
+
+class RefusedFile(UserError):
+    """A file or folder the user points at that reslab will not use as it is: a checkpoint, a state dict, a run or
+    job folder of another configuration, a folder another process holds."""
+
+
+class UsageError(UserError):
+    """A script's argument that does not fit what it was given (an export format, a run of another task)."""
 
 
 class Interrupted(KeyboardInterrupt):
@@ -37,7 +51,7 @@ def install_signal_handlers() -> None:
 
 def run_or_sweep(folder, on_run, on_sweep) -> None:
     """What a script given `folder` does: `on_run(folder)` for a run folder (it holds .hydra/config.yaml),
-    `on_sweep(folder)` for any other folder; bad input (a ConfigError, a missing file, no folder) is one line on
+    `on_sweep(folder)` for any other folder; bad input (a UserError, a missing file, no folder) is one line on
     stderr and exit code 2."""
     folder = Path(folder)
     try:
@@ -46,7 +60,7 @@ def run_or_sweep(folder, on_run, on_sweep) -> None:
         elif folder.is_dir():
             on_sweep(folder)
         else:
-            raise ConfigError(f"folder={str(folder)!r} is not a folder: pass a run or sweep folder")
-    except (ConfigError, FileNotFoundError) as error:
+            raise UsageError(f"folder={str(folder)!r} is not a folder: pass a run or sweep folder")
+    except (UserError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -14,7 +14,7 @@ from torch import nn
 
 from reslab.checkpoint_files import choose, load_run
 from reslab.config.resume import saved_config
-from reslab.errors import ConfigError
+from reslab.errors import UsageError
 
 FORMATS = ("torchscript", "onnx")
 SUFFIXES = {"torchscript": ".torchscript.pt", "onnx": ".onnx"}
@@ -24,7 +24,7 @@ def load_detector(run_dir: Path) -> tuple[nn.Module, list[str]]:
     """The trained detector of a task=detection run (eval mode) and its class names (labels 1..K)."""
     cfg, _, task, _ = load_run(run_dir)
     if cfg.task.name != "detection":
-        raise ConfigError(f"{run_dir} is a task={cfg.task.name} run: detection needs a task=detection run")
+        raise UsageError(f"{run_dir} is a task={cfg.task.name} run: detection needs a task=detection run")
     return task.model.eval(), list(task.hparams.class_names)
 
 
@@ -48,12 +48,12 @@ def _script_detector(detector: nn.Module, image_size: int) -> torch.jit.ScriptMo
 def export(run_dir: Path, fmt: str) -> Path:
     """Write the run's network as `fmt` next to its checkpoint; returns the written file."""
     if fmt not in FORMATS:
-        raise ConfigError(f"--format {fmt!r} is invalid: choose one of {', '.join(FORMATS)}")
+        raise UsageError(f"--format {fmt!r} is invalid: choose one of {', '.join(FORMATS)}")
     cfg = saved_config(run_dir)
     out = choose(run_dir).with_suffix(SUFFIXES[fmt])
     if cfg.task.name == "detection":
         if fmt == "onnx":
-            raise ConfigError("ONNX export of a detector is not supported: use --format torchscript")
+            raise UsageError("ONNX export of a detector is not supported: use --format torchscript")
         detector, _ = load_detector(run_dir)
         _script_detector(detector, cfg.dataset.image_size).save(str(out))
         return out
@@ -64,7 +64,7 @@ def export(run_dir: Path, fmt: str) -> Path:
         return out
     missing = [m for m in ("onnx", "onnxscript") if importlib.util.find_spec(m) is None]
     if missing:
-        raise ConfigError(f"ONNX export needs {' and '.join(missing)}: pip install 'reslab[export]'")
+        raise UsageError(f"ONNX export needs {' and '.join(missing)}: pip install 'reslab[export]'")
     torch.onnx.export(network, (x,), str(out), input_names=["images"], output_names=["logits"],
                       dynamic_shapes=({0: "batch"},), dynamo=True, verbose=False)
     return out

@@ -21,7 +21,7 @@ from omegaconf import read_write
 
 from reslab.config.resume import check_resumable
 from reslab.ddp import primary_rank
-from reslab.errors import ConfigError
+from reslab.errors import UserError
 
 
 def _writable_error(folder: Path) -> str | None:
@@ -90,7 +90,7 @@ class CheckOutputDir(Callback):
         if resume is not None:
             try:
                 check_resumable(resume)
-            except ConfigError as error:
+            except UserError as error:
                 _refuse(str(error))
         folder = config.hydra.run.dir
         if resume is None and folder is not None and str(folder).strip() and primary_rank():  # DDP: rank 0's folder

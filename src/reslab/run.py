@@ -22,7 +22,7 @@ from reslab import cluster, hparams, host
 from reslab.callbacks import StopOnDivergence
 from reslab.checkpoint_files import load_checked, start_checkpoint
 from reslab.config.resume import digest, save_resumed
-from reslab.errors import ConfigError, Interrupted
+from reslab.errors import Interrupted, UserError
 from reslab.run_files import read_json, write_json, write_metrics
 from reslab.tasks import build
 
@@ -58,7 +58,7 @@ def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str
         save_final_state(trainer)
         tested = test(trainer, task, data)
     except MisconfigurationException as error:  # Lightning refusing a setting: bad input, one line
-        raise ConfigError(f"MisconfigurationException: {error}".splitlines()[0]) from error
+        raise UserError(f"MisconfigurationException: {error}".splitlines()[0]) from error
     except (KeyboardInterrupt, SystemExit) as stop:
         name = signal_of(stop)
         if name is None:

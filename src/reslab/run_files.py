@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from reslab.errors import ConfigError
+from reslab.errors import RefusedFile
 
 
 def atomic_write(path: Path, write) -> None:
@@ -68,14 +68,14 @@ def write_metrics(run_dir, metrics: dict) -> None:
     write_json(Path(run_dir) / "metrics.json", metrics)
 
 
-class FolderInUse(ConfigError):
+class FolderInUse(RefusedFile):
     """Another process holds the run folder: nothing may be written into it, not even a failure record."""
 
 
 @contextlib.contextmanager
 def run_lock(run_dir):
     """Hold `<run_dir>/.lock` (an flock, released by the kernel when the process ends, however it ends) while a
-    run writes its folder; ConfigError naming the holder's pid when another process holds it."""
+    run writes its folder; RefusedFile naming the holder's pid when another process holds it."""
     path = Path(run_dir) / ".lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = open(path, "a+")

@@ -152,7 +152,8 @@ if BaseSubmititLauncher is not None:
             return process, paths
 
         def launch(self, job_overrides, initial_job_idx):
-            from reslab.cluster import exit_reason, gpu_slots, visible_devices
+            from reslab.cluster import exit_reason
+            from reslab.config.launcher import gpu_slots, visible_devices
 
             devices = list(self.devices) if self.devices is not None else visible_devices()
             slots = gpu_slots(devices, self.n_jobs, self.gpus_per_job)

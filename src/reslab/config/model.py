@@ -4,7 +4,7 @@ against the layouts, and the combinations a block type refuses; one line naming 
 What the model builds is decided by reslab.models (its block catalogue, options and depth layouts); which values
 are valid is decided here, once, before torch is loaded. `build_model` trusts its arguments.
 """
-from reslab.config.rules import check
+from reslab.config.rules import check, entry
 from reslab.config.schema import MODEL
 from reslab.errors import ConfigError
 from reslab.models.catalog import BLOCKS
@@ -17,7 +17,7 @@ def check_model(block, depth, width, input_shape=None, num_classes=None, module=
     """Raise ConfigError for the first bad model argument. The network family comes from `input_shape` ((C, H, W)
     conv, (F,) MLP) or `vector`; without either the depth has to suit one of them. Returns {is MLP: layout} of the
     families the depth suits."""
-    kind = BLOCKS.get(block, module)
+    kind = entry(BLOCKS, block, module)
     unknown = sorted(set(options) - set(OPTION_DEFAULTS))
     if unknown:
         raise ConfigError(f"model.{unknown[0]} is not a model option: choose from {', '.join(OPTION_DEFAULTS)}")

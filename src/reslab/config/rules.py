@@ -119,3 +119,16 @@ def _show(value) -> str:
     if hasattr(value, "items") or (isinstance(value, Sequence) and not isinstance(value, str)):
         return str(value)
     return repr(value)
+
+
+def entry(catalog, name: str, module: str | None = None):
+    """The entry of `catalog` (a reslab.catalog.Catalog) that a config value names, after importing `module` (where
+    an entry of your own registers itself); ConfigError (one line) if the module does not import or the name is
+    unknown."""
+    try:
+        return catalog.get(name, module)
+    except ImportError as err:
+        raise ConfigError(f"{catalog.key.rpartition('.')[0] or catalog.key}.module={module!r} does not import "
+                          f"({err}): give a module on the Python path") from None
+    except LookupError as err:
+        raise ConfigError(str(err)) from None

@@ -13,10 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from reslab.config.launcher import check_launcher
 from reslab.config.limits import check as check_limits
 from reslab.config.model import check_anchor_sizes, check_model
-from reslab.config.rules import check
+from reslab.config.dataset import check_dataset, check_task_dataset
+from reslab.config.rules import check, entry
 from reslab.config.schema import MODEL, rule_for
 from reslab.data.catalog import DATASETS
-from reslab.data.checks import check_dataset, check_task_dataset
 from reslab.errors import ConfigError
 from reslab.tasks.catalog import TASKS
 
@@ -36,7 +36,7 @@ def validate(cfg: DictConfig) -> None:
     values = to_dict(cfg)
     check_launcher((values.pop("hydra", None) or {}).get("launcher"), values)  # in the launching process only
     _check_values(values, "")
-    dataset = DATASETS.get(values["dataset"]["name"], values["dataset"].get("module"))
+    dataset = entry(DATASETS, values["dataset"]["name"], values["dataset"].get("module"))
     for key, rule in dataset.rules.items():  # the options only this data set has
         check(f"dataset.{key}", values["dataset"].get(key), rule)
     vector = dataset.is_vector(values["dataset"])
@@ -66,7 +66,7 @@ def _check_values(node: Mapping, prefix: str) -> None:
 def _check_task(values: dict, vector: bool) -> None:
     task = values["task"]
     name = task["name"]
-    monitors = TASKS.get(name).monitors
+    monitors = entry(TASKS, name).monitors
     if task["monitor"] not in monitors:
         raise ConfigError(f"task.monitor={task['monitor']!r} is invalid for task={name}: "
                           f"choose one of {', '.join(monitors)}")

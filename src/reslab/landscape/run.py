@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from reslab.checkpoint_files import load_run
-from reslab.errors import ConfigError
+from reslab.errors import UsageError
 from reslab.landscape.hessian import KEYS, curvature
 from reslab.landscape.plots import plot_run
 from reslab.landscape.surface import batches, loss_surface, random_directions, training_subset
@@ -27,7 +27,7 @@ def run_landscape(run_dir: Path, dims: int = 2, points: int = 25, span: float = 
     run_dir = Path(run_dir)
     cfg, data, task, path = load_run(run_dir, checkpoint)
     if cfg.task.name != "classification":
-        raise ConfigError(f"{str(run_dir)!r} is a task={cfg.task.name} run: landscapes need task=classification")
+        raise UsageError(f"{str(run_dir)!r} is a task={cfg.task.name} run: landscapes need task=classification")
     settings = {"dims": dims, "points": points, "span": span, "samples": samples, "seed": seed,
                 "checkpoint": str(path), "iterations": iterations, "hessian_samples": hessian_samples}
     saved = run_dir / "landscape.npz"

@@ -17,7 +17,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from reslab.errors import ConfigError
+from reslab.errors import RefusedFile
 from reslab.models.network import ResidualNet, build_model
 
 ROI_SIZE = 7  # RoIAlign output side, as torchvision
@@ -106,7 +106,7 @@ def load_torchvision_weights(detector: FasterRCNN, state_dict: dict) -> None:
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         first = (missing or unexpected)[0]
-        raise ConfigError(f"not a fasterrcnn_resnet50_fpn state dict for reslab's plain depth=50 detector: "
+        raise RefusedFile(f"not a fasterrcnn_resnet50_fpn state dict for reslab's plain depth=50 detector: "
                           f"{'missing' if missing else 'unexpected'} key {first!r} "
                           f"({len(missing)} missing, {len(unexpected)} unexpected)")
 
@@ -128,4 +128,4 @@ def read_state_dict(path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError) as err:
-        raise ConfigError(f"cannot read state dict {str(path)!r}: {str(err).splitlines()[0]}") from None
+        raise RefusedFile(f"cannot read state dict {str(path)!r}: {str(err).splitlines()[0]}") from None

@@ -8,7 +8,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from reslab.config import to_dict
-from reslab.data.checks import check_num_classes
+from reslab.config.dataset import check_num_classes
 from reslab.data.module import ReslabData
 from reslab.models.network import build_model
 from reslab.tasks.catalog import DEFAULT_MONITOR

@@ -1,21 +1,21 @@
-"""The data sets' cheap checks, read from the catalogue (reslab.data.catalog): the name, the task it serves, the
-split fractions together, its files. Value rules of the `dataset` keys are in the config schema (reslab.config.schema).
+"""The `dataset` config against the data set catalogue (reslab.data.catalog): the name, the task it serves, the
+split fractions together, its files (the data-file checks of reslab.data.files), and the top-level num_classes
+against the loaded data. Value rules of the `dataset` keys are in the config schema (reslab.config.schema).
 
 Imports no torch: it runs before the heavy imports, so a typo or a missing folder costs a second.
 """
 from collections.abc import Mapping
 
+from reslab.config.rules import entry
 from reslab.data.catalog import DATASETS, DataSet, split_sizes
 from reslab.data.files import check_listed_files
 from reslab.errors import ConfigError
-
-__all__ = ["DATASETS", "check_dataset", "check_task_dataset", "check_num_classes"]
 
 
 def check_dataset(cfg: Mapping) -> DataSet:
     """Raise ConfigError (one line) for the first problem of a `dataset` config beyond its values' types and
     ranges: the name, the split fractions together, the files. Returns the data set's catalogue entry."""
-    spec = DATASETS.get(cfg.get("name"), cfg.get("module"))
+    spec = entry(DATASETS, cfg.get("name"), cfg.get("module"))
     if cfg.get("val_fraction", 0) + cfg.get("test_fraction", 0) >= 1:
         raise ConfigError(f"dataset.val_fraction + dataset.test_fraction = "
                           f"{cfg['val_fraction'] + cfg['test_fraction']} leaves no training data: keep it below 1")
@@ -30,7 +30,7 @@ def check_dataset(cfg: Mapping) -> DataSet:
 
 def check_task_dataset(task: str, dataset: str) -> None:
     """Each data set serves one task (its catalogue entry says which)."""
-    if DATASETS.get(dataset).task != task:
+    if entry(DATASETS, dataset).task != task:
         valid = [name for name, spec in DATASETS.items() if spec.task == task]
         raise ConfigError(f"dataset={dataset} is not a {task} data set: choose one of {', '.join(valid)}")
 
