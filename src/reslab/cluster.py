@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from reslab.run_files import write_metrics
 
+
 def place() -> dict:
     """Where this run ran, for metrics.json: host, the GPUs it was given, and under SLURM its job id (`<array>_<task>`
     for an array task), node, restarts (requeues) and the log files submitit's job writes."""

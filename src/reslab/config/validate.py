@@ -66,12 +66,13 @@ def _check_values(node: Mapping, prefix: str) -> None:
 def _check_task(values: dict, vector: bool) -> None:
     task = values["task"]
     name = task["name"]
-    monitors = entry(TASKS, name).monitors
+    spec = entry(TASKS, name)
+    monitors = spec.monitors
     if task["monitor"] not in monitors:
         raise ConfigError(f"task.monitor={task['monitor']!r} is invalid for task={name}: "
                           f"choose one of {', '.join(monitors)}")
     check_task_dataset(name, values["dataset"]["name"])
-    if task["compile"] and not TASKS.get(name).compiles:
+    if task["compile"] and not spec.compiles:
         raise ConfigError(f"task.compile=true is not supported by task={name}: use task.compile=false")
     if (values.get("callbacks") or {}).get(CURVATURE) and name != "classification":
         raise ConfigError(f"landscape=on (callbacks.{CURVATURE}) needs task=classification, not task={name}")
