@@ -55,7 +55,7 @@ def test_busy_cores_and_cpu_quota_known_answers(tmp_path):
     assert host.busy_between(first, second, [1]) == 0.0
     stat = tmp_path / "stat"
     stat.write_text("cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8 9 10\nintr 5\n")
-    assert host._cpu_times(stat) == {0: [1, 2, 3, 4, 5, 6, 7, 8]}
+    assert host.cpu_times(stat) == {0: [1, 2, 3, 4, 5, 6, 7, 8]}
     assert host.busy_cores([0], 0.0, stat) == 0.0 and host.busy_cores([0], 0.0, tmp_path / "none") is None
     assert host.busy_cores(sorted(os.sched_getaffinity(0)), 0.05) >= 0.0  # the real /proc/stat reads
 
@@ -74,6 +74,41 @@ def test_busy_cores_and_cpu_quota_known_answers(tmp_path):
     assert host.cpu_quota(cgroup, "3:cpu,cpuacct:/\n0::/\n") is None
     (cgroup / "cpu" / "cpu.cfs_quota_us").write_text("200000\n")
     assert host.cpu_quota(cgroup, "3:cpu,cpuacct:/\n0::/\n") == 2.0
+
+
+def test_others_busy_and_crowded_known_answers():
+    first = {0: [0, 0, 0, 100, 0, 0, 0, 0], 1: [0, 0, 0, 100, 0, 0, 0, 0]}
+    second = {0: [100, 0, 0, 100, 0, 0, 0, 0], 1: [50, 0, 0, 150, 0, 0, 0, 0]}  # CPU 0 all busy, CPU 1 half
+    assert host.others_busy(first, second, own_cpu_s=1.0, wall_s=2.0, cpus=[0, 1]) == pytest.approx(1.0)
+    assert host.others_busy(first, second, own_cpu_s=4.0, wall_s=2.0, cpus=[0, 1]) == 0.0  # never below zero
+    assert host.others_busy(first, second, own_cpu_s=1.0, wall_s=0.0, cpus=[0, 1]) == 0.0
+    assert host.crowded(2, 0.4, 2) is None  # the system's own work: within half a core
+    line = host.crowded(2, 1.0, 2)  # a job of 1 thread started beside this one of 2, on 2 cores
+    assert "\n" not in line and "1.0 of 2 cores busy" in line and "keeps 2 thread(s)" in line
+
+
+def test_a_job_says_once_when_other_processes_take_the_cores_after_it_started():
+    from types import SimpleNamespace
+
+    from reslab.callbacks import SharedCpu
+
+    cores = host.usable_cores()
+    trainer = SimpleNamespace(world_size=1, is_global_zero=True)
+    module = SimpleNamespace(device=torch.device("cpu"))
+    callback = SharedCpu(window_s=1.0)
+    callback.on_train_start(trainer, module)
+    burn = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
+    burners = [subprocess.Popen([sys.executable, "-c", burn]) for _ in range(cores)]  # every core taken
+    for burner in burners:
+        burner.wait(timeout=30)
+    callback.on_train_epoch_end(trainer, module)
+    assert callback.line is not None and f"of {cores} cores busy" in callback.line
+    said = callback.line
+    callback.on_train_epoch_end(trainer, module)
+    assert callback.line == said  # once
+    gpu = SharedCpu(window_s=1.0)
+    gpu.on_train_start(trainer, SimpleNamespace(device=torch.device("cuda")))
+    assert gpu.start is None  # off the CPU
 
 
 def test_the_heap_is_frozen_once_per_process_by_first_only():

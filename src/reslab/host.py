@@ -22,6 +22,20 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+def allowed_cpus() -> list[int]:
+    """The numbers of the CPUs this process may run on (all of them where affinity is unknown)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return list(range(cores()))
+
+
+def usable_cores() -> int:
+    """The cores' worth this process may use: its CPUs, capped by a cgroup CPU quota (at least 1)."""
+    quota = cpu_quota()
+    return max(1, min(cores(), math.floor(quota))) if quota is not None else cores()
+
+
 def cpu_quota(root: Path = CGROUP, membership: str | None = None) -> float | None:
     """The cores' worth of CPU time this process's cgroup may use (cgroup v2 `cpu.max`, v1 `cpu.cfs_quota_us` /
     `cpu.cfs_period_us`; the tightest of the cgroup and its ancestors), or None when unlimited or unknown (a
@@ -51,15 +65,15 @@ def busy_cores(cpus, window_s: float = SAMPLE_S, stat: Path = Path("/proc/stat")
     """How many of the CPUs `cpus` other processes keep busy: their non-idle share of /proc/stat's jiffies over
     `window_s` seconds, summed (this process sleeps meanwhile, so it is not counted). None where /proc/stat is
     not there (macOS, Windows)."""
-    first = _cpu_times(stat)
+    first = cpu_times(stat)
     if not first:
         return None
     time.sleep(window_s)
-    return busy_between(first, _cpu_times(stat), cpus)
+    return busy_between(first, cpu_times(stat), cpus)
 
 
 def busy_between(first: dict, second: dict, cpus) -> float:
-    """The busy cores among `cpus` between two readings of /proc/stat (`_cpu_times`): each CPU's non-idle share of
+    """The busy cores among `cpus` between two readings of /proc/stat (`cpu_times`): each CPU's non-idle share of
     its jiffies (idle and iowait are idle), summed."""
     busy = 0.0
     for cpu in cpus:
@@ -78,13 +92,7 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
     keeps it to the end (metrics.json records it; `cpu.threads=<n>` reproduces it)."""
     if isinstance(setting, int):
         return setting, f"cpu.threads={setting} (as set)"
-    allowed = cores()
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = list(range(allowed))
-    quota = cpu_quota()
-    limit = max(1, min(allowed, math.floor(quota))) if quota is not None else allowed
+    allowed, cpus, quota, limit = cores(), allowed_cpus(), cpu_quota(), usable_cores()
     share = max(1, limit // max(1, jobs))
     reasons = [f"{allowed} core(s) allowed"] + ([f"a CPU quota of {quota:g}"] if quota is not None else [])
     if jobs > 1:
@@ -100,6 +108,25 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
         threads = int(omp)
         reasons.append(f"OMP_NUM_THREADS={omp}")
     return threads, f"cpu.threads=auto: {threads} thread(s) ({', '.join(reasons)}; pin with cpu.threads={threads})"
+
+
+def others_busy(first: dict, second: dict, own_cpu_s: float, wall_s: float, cpus) -> float:
+    """The cores other processes kept busy between two readings of /proc/stat `wall_s` seconds apart, during which
+    this process used `own_cpu_s` seconds of CPU (all its threads): the busy cores less this process's share."""
+    return max(0.0, busy_between(first, second, cpus) - own_cpu_s / wall_s) if wall_s > 0 else 0.0
+
+
+def crowded(threads: int, others: float, limit: int) -> str | None:
+    """One line when this job's `threads` and the cores `others` keep busy ask for more than the `limit` cores (the
+    other processes started after this job chose its threads), else None. Half a core of slack: a reading over a
+    few seconds counts the system's own work too."""
+    if threads + others <= limit + 0.5:
+        return None
+    return (f"the machine filled up after this job started: other processes keep {others:.1f} of {limit} cores busy "
+            f"beside its {threads} torch thread(s), so its steps slow down. It keeps {threads} thread(s): a run's "
+            f"numbers follow its thread count (metrics.json `threads`). To share the cores, start each job with "
+            f"cpu.threads=auto after the other has begun, give each cpu.threads=1, or run them as one sweep "
+            f"(hydra/launcher=parallel shares the cores by count)")
 
 
 def threads_for(setting, jobs: int) -> int:
@@ -153,7 +180,7 @@ def _positive(text: str) -> bool:
     return text.isdigit() and int(text) > 0
 
 
-def _cpu_times(stat: Path) -> dict[int, list[int]]:
+def cpu_times(stat: Path = Path("/proc/stat")) -> dict[int, list[int]]:
     """{cpu: [user, nice, system, idle, iowait, irq, softirq, steal]} jiffies of /proc/stat ({} without it)."""
     out = {}
     for line in _read(stat).splitlines():
