@@ -23,7 +23,8 @@ from reslab.callbacks.mechanisms import AFTER_TRAINING, AT_INIT, INSTRUMENTS
 from reslab.checkpoint_files import load_run
 from reslab.errors import UsageError, run_or_sweep
 from reslab.run_files import read_json, write_metrics
-from reslab.sweep import FINISHED, load_sweep, summarize
+from reslab.sweep import FINISHED, load_sweep
+from reslab.sweep.report import summarize
 from reslab.tasks import build
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def analyse(run_dir: Path, only: list[str], checkpoint: str, device: str | None)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     found = instruments.measure(AFTER_TRAINING, task.model.to(device), data, run_dir)
     if any(instruments.settings[name] for name in AT_INIT):
-        L.seed_everything(cfg.seed, verbose=False)  # as reslab.train.run: the seed, then the build
+        L.seed_everything(cfg.seed, verbose=False)  # as reslab.run.run: the seed, then the build
         init_data, init_task = build(cfg)
         found.update(instruments.measure(AT_INIT, init_task.model.to(device), init_data, run_dir))
     metrics = read_json(run_dir / "metrics.json") or {}

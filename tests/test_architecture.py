@@ -17,7 +17,7 @@ LAYERS = [
     ("reslab.catalog",),
     ("reslab.tasks.catalog",),
     ("reslab.run_files",),
-    ("reslab.models", "reslab.data"),
+    ("reslab.models", "reslab.data", "reslab.clock"),
     ("reslab.hparams",),  # writes the sweep's HParams experiment with run_files.atomic_write
     ("reslab.config", "reslab.sweep", "reslab.cluster", "reslab.landscape.surface", "reslab.landscape.hessian",
      "reslab.landscape.plots", "reslab.mechanisms"),
@@ -108,3 +108,36 @@ def test_the_validating_entry_point_imports_no_torch():
             "print(sorted(m for m in ('torch', 'lightning', 'torchvision', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+# Imports inside functions, each with its reason; every other import is at the top of its module.
+DEFERRED = {
+    ("reslab.entry", "reslab.ddp"): "the entry point's heavy imports, once the config is known to be good",
+    ("reslab.entry", "reslab.run"): "the entry point's heavy imports, once the config is known to be good",
+    ("reslab.sweep.callback", "reslab.sweep.report"): "matplotlib and scipy when a sweep ends: Hydra builds the "
+                                                      "callback in every run, before the config is checked",
+    ("reslab.cluster", "submitit"): "an optional extra (reslab[launchers])",
+}
+DEFERRED_PACKAGES = {"hydra_plugins": "Hydra imports every plugin in every app: reslab, submitit and optuna "
+                                      "(optional extras) only when a launcher or sweeper is used"}
+
+
+def function_imports(path: Path) -> set[str]:
+    """The modules imported inside a function or method of `path`."""
+    found = set()
+    for function in ast.walk(ast.parse(path.read_text())):
+        if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for node in ast.walk(function):
+                if isinstance(node, ast.Import):
+                    found |= {alias.name for alias in node.names}
+                elif isinstance(node, ast.ImportFrom):
+                    found.add(node.module or "")
+    return found
+
+
+def test_imports_are_at_the_top_but_the_listed_deferred_ones():
+    stray = [f"{module} imports {name} inside a function"
+             for module, path in modules().items() if module.split(".")[0] not in DEFERRED_PACKAGES
+             for name in function_imports(path) if (module, name) not in DEFERRED]
+    assert not stray, "\n".join(stray)
+    assert all(name in function_imports(modules()[module]) for module, name in DEFERRED), "a listed import moved"

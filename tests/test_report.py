@@ -235,10 +235,10 @@ def test_hparams_of_a_run_in_a_sweep(tmp_path):
     tb = TensorBoardLogger(tmp_path, name="tensorboard", version="", default_hp_metric=False)
     csv = CSVLogger(tmp_path, name="csv", version="")
     cfg = OmegaConf.create(CFG)
-    hparams.log_start([tb, csv], cfg, "val/acc", swept=swept)
+    hparams.log_start([tb], [csv], cfg, swept=swept)
     tb.log_metrics({"train/loss": 1.0}, step=0)
     metrics = {"status": "ok", "val/acc": 0.9, "test/acc": 0.89, "train/loss": 0.1, "params": 1000, "flops": math.nan}
-    hparams.log_final([tb, csv], metrics, "val/acc", step=10)
+    hparams.log_final([tb], [csv], metrics, "val/acc", step=10)
     tb.finalize("success")
     csv.finalize("success")
 

@@ -195,7 +195,7 @@ def ok_record(value, **extra):
 
 
 def test_8_a_nan_seed_is_counted_and_listed_not_averaged_away(tmp_path):
-    from reslab.sweep import summarize
+    from reslab.sweep.report import summarize
 
     sweep = tmp_path / "sweep"
     fake_job(sweep, 0, ok_record(0.9))
@@ -217,7 +217,7 @@ def test_9_summarize_on_an_empty_folder_is_one_line_and_exit_2(tmp_path):
                                               ("monitor", "monitor=5 is not a key"), ("multirun", None),
                                               ("epoch", None)])
 def test_9_summarize_lists_a_damaged_job_instead_of_a_traceback(tmp_path, breakage, listed):
-    from reslab.sweep import summarize
+    from reslab.sweep.report import summarize
 
     sweep = tmp_path / "sweep"
     fake_job(sweep, 0, ok_record(0.9))

@@ -13,7 +13,8 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from browser import check_page
 from conftest import ROOT
-from reslab.sweep import load_sweep, summarize
+from reslab.sweep import load_sweep
+from reslab.sweep.report import summarize
 
 TINY = ("epochs=1", "trainer.accelerator=cpu")
 

@@ -13,9 +13,11 @@ whole config flattened. Done here, where the API has no argument for it:
 - integers as text ("128"; TensorBoard prints every number with five digits: 128.00), floats as numbers.
 
 `write_experiment(sweep folder, config, swept)` once per multirun, at its start (`reslab.sweep.callback`),
-atomically; `log_start(loggers, cfg, monitor)` at the start of a new run (not a resume); `log_final(loggers,
-metrics, monitor, step)` the final `hp/*` metrics at the last step and the end of the session. No Lightning import
-(loggers are recognised by class name); of the sweep room only its swept keys (`reslab.sweep.keys`, a leaf).
+atomically; `log_start(boards, others, cfg)` at the start of a new run (not a resume); `log_final(boards, others,
+metrics, monitor, step)` the final `hp/*` metrics at the last step and the end of the session. `boards` are the
+TensorBoard loggers, `others` the rest (the caller, reslab.run, tells them apart by type): no Lightning import here,
+so the sweep's launching process writes the experiment without it; of the sweep room only its swept keys
+(`reslab.sweep.keys`, a leaf).
 """
 import math
 import time
@@ -159,22 +161,14 @@ def write_experiment(folder, cfg, swept: dict, monitor: str = DEFAULT_MONITOR) -
     return path
 
 
-def _tensorboard(logger) -> bool:
-    return any(cls.__name__ == "TensorBoardLogger" for cls in type(logger).__mro__)
-
-
 def _writer(logger):
-    """The event-file writer of a TensorBoard logger on rank 0; None for other loggers and other ranks."""
-    if not _tensorboard(logger):
-        return None
+    """The event-file writer of a TensorBoard logger on rank 0; None on other ranks."""
     get = getattr(type(logger.experiment), "_get_file_writer", None)  # Lightning's DummyExperiment on ranks > 0
     return get(logger.experiment) if get else None
 
 
 def _hydra_choices() -> dict:
     """The config group choices (model: csp, ...) of the running Hydra job; {} outside one."""
-    from hydra.core.hydra_config import HydraConfig
-
     return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
 
 
@@ -209,16 +203,15 @@ def setting(values: dict, swept: dict) -> str:
     return ",".join(f"{key}={values[key]}" for key in swept if key != SEED and key in values) or "all jobs"
 
 
-def log_start(loggers, cfg, monitor: str, swept: dict | None = None) -> None:
-    """At the start of a new run: TensorBoard gets the session start (the few columns, the setting as its group);
-    other loggers `log_hyperparams(flat config)`. `monitor` is accepted for symmetry with `log_final`. `swept`:
-    the sweep's {key: domain}; by default those recorded for the running Hydra job's sweep."""
+def log_start(boards, others, cfg, swept: dict | None = None) -> None:
+    """At the start of a new run: the TensorBoard loggers (`boards`) get the session start (the few columns, the
+    setting as its group); the `others` `log_hyperparams(flat config)`. `swept`: the sweep's {key: domain}; by
+    default those recorded for the running Hydra job's sweep."""
     choices = _hydra_choices()
     swept = _swept() if swept is None else swept
-    for logger in loggers or ():
-        if not _tensorboard(logger):
-            logger.log_hyperparams(flat(cfg))
-            continue
+    for logger in others:
+        logger.log_hyperparams(flat(cfg))
+    for logger in boards:
         writer = _writer(logger)
         if writer is None:  # a rank > 0
             continue
@@ -232,16 +225,17 @@ def _summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
     return Summary(value=[Summary.Value(tag=tag, metadata=metadata.create_summary_metadata(data))])
 
 
-def log_final(loggers, metrics: dict, monitor: str, step: int) -> None:
+def log_final(boards, others, metrics: dict, monitor: str, step: int) -> None:
     """At the end of a run (rank 0), with its final metrics (metrics.json's): the finite ones as hp/<key> at `step`
-    for every logger, and TensorBoard's session end (success unless `status` says otherwise)."""
+    for every logger, and the TensorBoard loggers' (`boards`) session end (success unless `status` says otherwise)."""
     values = {f"hp/{key}": float(metrics[key]) for key in metric_keys(monitor)
               if isinstance(metrics.get(key), (int, float)) and not isinstance(metrics.get(key), bool)
               and math.isfinite(metrics[key])}
     status = api_pb2.STATUS_SUCCESS if metrics.get("status", "ok") == "ok" else api_pb2.STATUS_FAILURE
-    for logger in loggers or ():
+    for logger in [*boards, *others]:
         if values:
             logger.log_metrics(values, step=step)
+    for logger in boards:
         writer = _writer(logger)
         if writer is not None:
             end = plugin_data_pb2.SessionEndInfo(status=status, end_time_secs=time.time())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+import torch.distributed as dist
 from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint, Timer
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -34,7 +35,16 @@ def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str
     one job); returns (and writes to metrics.json) the final metrics. `changes`: the overrides a resume applies
     (`epochs=60`): written into the folder's .hydra/config.yaml once the checkpoint has been checked against the
     network, and listed in metrics.json (`resumed_with`). A SIGTERM or SIGINT stops the run at the end of a batch:
-    recorded (`interrupted`), then `Interrupted` is raised."""
+    recorded (`interrupted`), then `Interrupted` is raised. A DDP process group the fit opened is closed at the end:
+    Hydra's basic launcher runs the next job in this process."""
+    try:
+        return _run(cfg, run_dir, threads, changes)
+    finally:
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _run(cfg: DictConfig, run_dir, threads: int | None, changes: tuple[str, ...]) -> dict:
     run_dir = Path(run_dir)
     cfg.trainer.default_root_dir = str(run_dir)  # every path of the run points here: ${trainer.default_root_dir}
     cpu = host.set_up(torch, threads or host.threads_for(cfg.cpu.threads, 1), cfg.cpu.flush_denormal)
@@ -52,7 +62,7 @@ def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str
                 save_resumed(cfg, run_dir)
         trainer = build_trainer(cfg, data, purge_step=step if cfg.resume else None)
         if trainer.loggers and not (cfg.resume and ckpt):
-            hparams.log_start(trainer.loggers, cfg, task.monitor)
+            hparams.log_start(*by_kind(trainer.loggers), cfg)
         write_versions(run_dir, cfg)
         trainer.fit(task, datamodule=data, ckpt_path=ckpt, weights_only=True)
         save_final_state(trainer)
@@ -68,11 +78,17 @@ def run(cfg: DictConfig, run_dir, threads: int | None = None, changes: tuple[str
     if resumed_with:
         metrics["resumed_with"] = resumed_with
     if trainer.is_global_zero:  # DDP: one record per run; the loggers' final records first, then metrics.json
-        hparams.log_final(trainer.loggers, metrics, task.monitor, trainer.global_step)
+        hparams.log_final(*by_kind(trainer.loggers), metrics, task.monitor, trainer.global_step)
         for logger in trainer.loggers:
             logger.finalize("success")
         write_metrics(run_dir, metrics)
     return metrics
+
+
+def by_kind(loggers) -> tuple[list, list]:
+    """(the TensorBoard loggers, the others): TensorBoard's get reslab's HParams tab (reslab.hparams)."""
+    boards = [logger for logger in loggers if isinstance(logger, TensorBoardLogger)]
+    return boards, [logger for logger in loggers if not isinstance(logger, TensorBoardLogger)]
 
 
 def signal_of(stop: BaseException) -> str | None:

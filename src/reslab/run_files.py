@@ -1,5 +1,6 @@
 """Crash-safe files: every file a run writes (checkpoints through `AtomicCheckpointIO`, metrics.json, configs)
-goes through `atomic_write`. Standard library only."""
+goes through `atomic_write`; `cache_dir()`, where reslab keeps what it measured or decoded once for every run of
+the machine. Standard library only."""
 import contextlib
 import fcntl
 import json
@@ -7,6 +8,11 @@ import os
 from pathlib import Path
 
 from reslab.errors import RefusedFile
+
+
+def cache_dir() -> Path:
+    """~/.cache/reslab, or $XDG_CACHE_HOME/reslab (the cache folder convention)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reslab"
 
 
 def atomic_write(path: Path, write) -> None:

@@ -2,12 +2,12 @@
 import math
 import resource
 import sys
-import time
 
 import lightning as L
 import torch
 
 from reslab.callbacks.blocks import log_metrics
+from reslab.clock import now
 from reslab.models.describe import describe
 from reslab.models.network import ResidualNet
 
@@ -45,7 +45,7 @@ class Cost(L.Callback):
                 per_epoch = self.WARMUP_BATCHES
             self._warmup = per_epoch if trainer.max_epochs != 1 else min(self.WARMUP_BATCHES, per_epoch // 2)
         if self._started is None and self._batches >= self._warmup:
-            self._started = _clock(pl_module.device)
+            self._started = now(pl_module.device)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._batches += 1
@@ -75,7 +75,7 @@ class Cost(L.Callback):
 
     def _stop(self, pl_module) -> None:
         if self._started is not None:
-            self.seconds += _clock(pl_module.device) - self._started
+            self.seconds += now(pl_module.device) - self._started
             self._started = None
 
     @property
@@ -85,12 +85,6 @@ class Cost(L.Callback):
 
     def summary(self) -> dict:
         return {"flops": self.flops, "throughput": self.throughput, "peak_mem_mb": self.peak_mem_mb}
-
-
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def peak_memory_mb(device: torch.device) -> float:

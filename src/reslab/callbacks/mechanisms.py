@@ -66,7 +66,7 @@ class Mechanisms(MeasuredOnce):
                                             Path(trainer.default_root_dir)))
 
     def on_test_end(self, trainer, pl_module):
-        if trainer.is_global_zero and self._applies(pl_module):  # reslab.train.test loaded the best checkpoint
+        if trainer.is_global_zero and self._applies(pl_module):  # reslab.run.test loaded the best checkpoint
             self.result.update(self.measure(AFTER_TRAINING, pl_module.model, trainer.datamodule,
                                             Path(trainer.default_root_dir)))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reslab.run_files import atomic_write, read_json
+from reslab.run_files import atomic_write, cache_dir, read_json
 
 log = logging.getLogger("reslab")
 
@@ -29,8 +29,7 @@ FORMAT = 1  # bump when the decoding (transform) or the layout of an entry chang
 
 def default_dir() -> Path:
     """~/.cache/reslab/decoded ($XDG_CACHE_HOME/reslab/decoded), where reslab keeps its other caches."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "reslab" / "decoded"
+    return cache_dir() / "decoded"
 
 
 def decoded_mb(samples: dict[str, list], image_size: int) -> float:

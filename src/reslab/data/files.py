@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from math import prod
 from pathlib import Path
 
+from PIL import Image
+
 from reslab.errors import ConfigError
 
 MNIST_CLASSES = 10
@@ -175,8 +177,6 @@ def check_image_folder(spec, cfg: Mapping) -> None:
 
 def check_images(paths: list[str], full: bool) -> None:
     """Each image decodes (`full`) or at least its header reads; ConfigError (one line) naming the first that fails."""
-    from PIL import Image
-
     for path in paths:
         try:
             with Image.open(path) as image:

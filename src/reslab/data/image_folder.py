@@ -12,7 +12,9 @@ import time
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, TensorDataset
+from torchvision.transforms import v2
 
 from reslab.data import decoded_cache
 from reslab.data.files import SPLITS, image_folder_files, unreadable
@@ -43,8 +45,6 @@ class ImageFiles(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         path, target = self.samples[index]
         try:
             with Image.open(path) as image:
@@ -59,8 +59,6 @@ def load(root: str, image_size: int, val_fraction: float, test_fraction: float, 
          decoded_max_mb: float = 0, cache_dir: str | None = None) -> Splits:
     """RGB uint8 images, shorter side resized to image_size then centre-cropped square: decoded once (and cached
     in `cache_dir`, default ~/.cache/reslab/decoded) when they take at most `decoded_max_mb` MiB, else on access."""
-    from torchvision.transforms import v2
-
     transform = v2.Compose([v2.PILToTensor(), v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)])
     classes, samples = image_folder_files(Path(root))
     given = {split: ImageFiles(samples[split], transform) for split in samples}

@@ -13,21 +13,9 @@ Modules, each importing only those above it in this list (numpy, scipy, matplotl
     callback  Summary, the Hydra callback (swept keys at the start, the summary at the end of a multirun)
 The swept keys and job folder names live in `reslab.sweep.keys` (a leaf shared with the config and `reslab.hparams`).
 
-`load_sweep`, `FINISHED`, `Sweep` (and the rest of `jobs`) load without matplotlib or scipy; `summarize` and
-`Summary` are imported on first use.
+`reslab.sweep` exports the loading half (`load_sweep`, `FINISHED`, `Sweep`, ...: no matplotlib or scipy);
+`summarize` is `reslab.sweep.report.summarize`.
 """
 from reslab.sweep.jobs import BASELINE, FINISHED, SEED, Group, Job, Sweep, load_sweep
 
-__all__ = ["BASELINE", "FINISHED", "SEED", "Group", "Job", "Sweep", "load_sweep", "summarize", "Summary"]
-
-
-def __getattr__(name: str):
-    if name == "summarize":
-        from reslab.sweep.report import summarize
-
-        return summarize
-    if name == "Summary":
-        from reslab.sweep.callback import Summary
-
-        return Summary
-    raise AttributeError(f"module 'reslab.sweep' has no attribute {name!r}")
+__all__ = ["BASELINE", "FINISHED", "SEED", "Group", "Job", "Sweep", "load_sweep"]

@@ -13,6 +13,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import OmegaConf
 
+from reslab.hparams import write_experiment
 from reslab.run_files import write_json, write_metrics
 from reslab.sweep.keys import SWEPT_FILE, swept_domains
 from reslab.tasks.catalog import DEFAULT_MONITOR
@@ -32,8 +33,6 @@ class Summary(Callback):
         # the command line finds the sweep folder if the launch ends early (basic launcher: the jobs' own replace it)
         HydraConfig.instance().set_config(config)
         try:
-            from reslab.hparams import write_experiment
-
             monitor = OmegaConf.select(config, "task.monitor", default=DEFAULT_MONITOR)
             write_experiment(config.hydra.sweep.dir, config, domains, monitor)
         except Exception as error:  # noqa: BLE001 - the HParams tab is a convenience: never stop a sweep for it
@@ -43,8 +42,6 @@ class Summary(Callback):
         folder = Path(config.hydra.sweep.dir)
         target = OmegaConf.select(config, "summary.target", default=None)
         try:
-            from reslab.sweep.report import summarize
-
             path = summarize(folder, target=target)
         except Exception as error:  # noqa: BLE001 - the jobs' results are safe on disk; say how to retry
             print(f"[reslab] no summary ({type(error).__name__}: {error}); "
@@ -70,7 +67,14 @@ def summarize_ended_early(line: str) -> None:
     for hydra_dir in folder.glob("*/.hydra"):
         if not (hydra_dir.parent / "metrics.json").exists():
             write_metrics(hydra_dir.parent, {"status": "failed", "error": line[:400]})
-    from reslab.sweep.report import summarize  # matplotlib and scipy: only when a sweep needs its summary
-
     print(f"[reslab] summary of the interrupted sweep: {summarize(folder)}; finish it with the same command and "
           f"hydra.sweep.dir={folder}", file=sys.stderr)
+
+
+def summarize(folder: Path, target=None) -> Path:
+    """`reslab.sweep.report.summarize`, imported when a sweep ends: it loads matplotlib and scipy, and this module is
+    loaded in every run (Hydra builds its callbacks for single runs too; the command line imports it before it
+    validates), which should not pay for them."""
+    from reslab.sweep.report import summarize as report
+
+    return report(folder, target=target)

@@ -17,6 +17,8 @@ import json
 import os
 from pathlib import Path
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
 SWEPT_FILE = "swept.json"  # in the sweep folder: {key: [values] | {"interval": [low, high]} | null}, in sweep order
 MAX_NAME = 180  # bytes a folder name may take (file systems allow 255)
 
@@ -30,8 +32,6 @@ def swept_domains(task_overrides, sweeper_params=None) -> dict:
     (a preset's `hydra.sweeper.params`) then the command line, as Hydra's basic sweeper orders a job's overrides (the
     command line wins for a key in both), the seed last. The domain is the list of values as strings,
     {"interval": [low, high]} for an interval, or None."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     lines = [f"{key}={value}" for key, value in dict(sweeper_params or {}).items()]
     lines += [str(line) for line in task_overrides or ()]
     domains: dict = {}

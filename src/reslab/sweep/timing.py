@@ -10,6 +10,9 @@ import logging
 import math
 from pathlib import Path
 
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+
 from reslab.sweep.curves import TIME
 from reslab.sweep.jobs import Job, Sweep
 
@@ -18,9 +21,6 @@ def tensorboard_times(folder: Path, monitor: str) -> dict[int, float]:
     """{epoch (0-based): seconds from the start of fitting to that epoch's last `monitor` event}; {} without events."""
     if not folder.is_dir() or not any(folder.glob("events.out.tfevents.*")):
         return {}
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
     logging.getLogger("tensorboard").setLevel(logging.WARNING)  # its per-file notes would flood Hydra's log
     events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()
     tags = events.Tags()["scalars"]

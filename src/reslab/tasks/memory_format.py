@@ -10,24 +10,22 @@ rounding, so a decision that flipped between runs would break "same seed, same m
 import copy
 import hashlib
 import json
-import os
 import platform
 import statistics
-import time
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from reslab.run_files import atomic_write, read_json
+from reslab.clock import now
+from reslab.run_files import atomic_write, cache_dir, read_json
 
 ROUNDS = 3  # timed steps per format (after one untimed), interleaved
 MAX_PROBE_BATCH = 4096  # timing a larger batch tells the format apart no better, and costs memory
 
 
 def cache_file() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "reslab" / "memory_format.json"
+    return cache_dir() / "memory_format.json"
 
 
 def probe_batch(batch_size: int, samples: int) -> int:
@@ -69,21 +67,15 @@ def probe(model: nn.Module, input_shape, batch_size: int, device: torch.device) 
         times = {True: [], False: []}
         for round_ in range(ROUNDS + 1):
             for cl in (True, False) if round_ % 2 == 0 else (False, True):
-                start = _clock(device)
+                start = now(device)
                 nets[cl](inputs[cl]).float().logsumexp(1).mean().backward()
                 if round_:  # the first step of each format warms up
-                    times[cl].append(_clock(device) - start)
+                    times[cl].append(now(device) - start)
     return {cl: statistics.median(t) for cl, t in times.items()}
 
 
 def _format(channels_last: bool) -> torch.memory_format:
     return torch.channels_last if channels_last else torch.contiguous_format
-
-
-def _clock(device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
 
 
 def _key(model: nn.Module, input_shape, batch_size: int, device: torch.device) -> str:
