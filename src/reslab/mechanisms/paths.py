@@ -27,32 +27,27 @@ def path_gradient(model: nn.Module, x: Tensor, y: Tensor, branches) -> Tensor:
     if any(b.merge == "none" for b in blocks):
         raise ValueError("a block without a shortcut has one path: gradient by path length needs shortcuts")
     branches = set(branches)
-    grabbed = {}
-
-    def leaf(module, inputs):
-        grabbed["x"] = inputs[0].detach().requires_grad_()
-        return (grabbed["x"],)
-
-    handles = [blocks[0].register_forward_pre_hook(leaf)]
-    for i, b in enumerate(blocks):
-        handles.append((b.shortcut if i in branches else b.branch).register_forward_hook(_detach))
-        if hasattr(b, "gate"):
-            handles.append(b.gate.register_forward_hook(_detach))
-    with preserved(model), hooks(handles), torch.enable_grad():
-        loss = F.cross_entropy(model.eval()(x), y, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, grabbed["x"])
-    return grad
+    cut = [b.shortcut if i in branches else b.branch for i, b in enumerate(blocks)]
+    return _first_block_gradient(model, x, y, cut + [b.gate for b in blocks if hasattr(b, "gate")])
 
 
 def full_gradient(model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
     """The ordinary gradient at the input of the first residual block (every path), eval mode."""
+    return _first_block_gradient(model, x, y, ())
+
+
+def _first_block_gradient(model: nn.Module, x: Tensor, y: Tensor, cut) -> Tensor:
+    """The gradient of the summed cross-entropy (eval mode) at the input of the first residual block, with the
+    outputs of the modules `cut` detached from the backward pass."""
     grabbed = {}
 
     def leaf(module, inputs):
         grabbed["x"] = inputs[0].detach().requires_grad_()
         return (grabbed["x"],)
 
-    with preserved(model), hooks([residual_blocks(model)[0].register_forward_pre_hook(leaf)]), torch.enable_grad():
+    handles = [residual_blocks(model)[0].register_forward_pre_hook(leaf)]
+    handles += [module.register_forward_hook(_detach) for module in cut]
+    with preserved(model), hooks(handles), torch.enable_grad():
         loss = F.cross_entropy(model.eval()(x), y, reduction="sum")
         (grad,) = torch.autograd.grad(loss, grabbed["x"])
     return grad

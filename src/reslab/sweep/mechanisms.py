@@ -106,6 +106,12 @@ def _band(ax, xs, seeds, colour_, label, bounds=(-math.inf, math.inf), log=False
     (ax.semilogy if log else ax.plot)(xs, mean, color=colour_, marker="o", markersize=2.5, linewidth=1.2, label=label)
 
 
+def _bands(ax, sweep: Sweep, curves, bounds=(-math.inf, math.inf), log=False):
+    """One band (`_band`) per variant of `curves` ([(group, xs, seeds)], one depth of `_curves`), in its colour."""
+    for group, xs, seeds in curves:
+        _band(ax, xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), bounds, log)
+
+
 def _panels(sweep: Sweep, data: dict, name: str, columns: int, draw, width: float = 5.2) -> str | None:
     if not data:
         return None
@@ -127,10 +133,8 @@ def _lesion(sweep: Sweep) -> str | None:
     several = _curves(sweep, "lesion", "k", "error", lambda r: r["kind"] == "random")
 
     def draw(row, depth):
-        for group, xs, seeds in single.get(depth, []):
-            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
-        for group, xs, seeds in several.get(depth, []):
-            _band(row[1], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
+        _bands(row[0], sweep, single.get(depth, []), (0, 1))
+        _bands(row[1], sweep, several.get(depth, []), (0, 1))
         row[0].set(title=f"depth {depth}: one block deleted", xlabel="deleted block", ylabel="test error", ylim=(0, 1))
         row[1].set(title=f"depth {depth}: k random blocks deleted", xlabel="k", ylabel="test error", ylim=(0, 1))
 
@@ -142,8 +146,7 @@ def _paths(sweep: Sweep) -> str | None:
     counts = _curves(sweep, "path_length", "k", "path_fraction")
 
     def draw(row, depth):
-        for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, 1))
+        _bands(row[0], sweep, data[depth], (0, 1))
         _, xs, seeds = counts[depth][0]
         row[0].plot(xs, seeds[0], color="grey", linestyle="--", linewidth=1, label="share of the paths")
         row[0].set(title=f"depth {depth}: share of the gradient by path length", xlabel="path length k",
@@ -153,27 +156,26 @@ def _paths(sweep: Sweep) -> str | None:
 
 
 def _signal(sweep: Sweep) -> str | None:
-    data = _curves(sweep, "signal", "block", "stream_var")
-
-    def draw(row, depth):
-        for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (0, math.inf), log=True)
-        row[0].set(title=f"depth {depth}: residual stream at initialisation", xlabel="block (0: entering the first)",
-                   ylabel="average channel variance")
-
-    return _panels(sweep, data, "mech_signal.png", 1, draw, width=7)
+    return _one_panel(sweep, "signal", "block", "stream_var", "mech_signal.png", (0, math.inf), log=True,
+                      title="residual stream at initialisation", xlabel="block (0: entering the first)",
+                      ylabel="average channel variance")
 
 
 def _shattered(sweep: Sweep) -> str | None:
-    data = _curves(sweep, "shattered", "lag", "corr")
+    return _one_panel(sweep, "shattered", "lag", "corr", "mech_shattered.png", (-1, 1),
+                      title="gradient autocorrelation at initialisation", xlabel="distance between points (steps)",
+                      ylabel="gradient correlation", ylim=(-1.05, 1.05))
+
+
+def _one_panel(sweep: Sweep, kind: str, x: str, y: str, name: str, bounds, title: str, log=False, **axes):
+    """A figure of one panel per depth: `kind`'s `y` against `x`, a band per variant (signal, shattered)."""
+    data = _curves(sweep, kind, x, y)
 
     def draw(row, depth):
-        for group, xs, seeds in data[depth]:
-            _band(row[0], xs, seeds, colour(sweep, group), label(sweep, group, ("depth",)), (-1, 1))
-        row[0].set(title=f"depth {depth}: gradient autocorrelation at initialisation",
-                   xlabel="distance between points (steps)", ylabel="gradient correlation", ylim=(-1.05, 1.05))
+        _bands(row[0], sweep, data[depth], bounds, log=log)
+        row[0].set(title=f"depth {depth}: {title}", **axes)
 
-    return _panels(sweep, data, "mech_shattered.png", 1, draw, width=7)
+    return _panels(sweep, data, name, 1, draw, width=7)
 
 
 def _cka(sweep: Sweep) -> str | None:
