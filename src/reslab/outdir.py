@@ -10,7 +10,6 @@ is decided here, in one line and exit code 2 when it is refused:
   runs started in the same second get folders of their own); the chosen path is written into `hydra.run.dir`;
 - the folder must be writable (not the current folder, not a full or read-only disk).
 """
-import json
 import os
 import sys
 import tempfile
@@ -22,6 +21,8 @@ from omegaconf import read_write
 from reslab.config.resume import check_resumable
 from reslab.ddp import primary_rank
 from reslab.errors import UserError
+from reslab.run_files import read_json
+from reslab.sweep.keys import override_key
 
 
 def _writable_error(folder: Path) -> str | None:
@@ -55,11 +56,8 @@ def make_unique(path: str) -> str:
 def held_run(folder: Path) -> str | None:
     """What run `folder` holds, in a few words ("finished: ok, 3 epochs", "checkpoints, not finished"), or None when
     it holds none (missing, empty, unrelated files, or only the record of a run that failed before training)."""
-    try:
-        record = json.loads((folder / "metrics.json").read_text())
-    except (OSError, ValueError):
-        record = None
-    status = record.get("status") if isinstance(record, dict) else None
+    record = read_json(folder / "metrics.json") or {}
+    status = record.get("status")
     if status is not None and status != "failed":
         return f"{status}, {record.get('epochs', '?')} epochs"
     if any((folder / "checkpoints").glob("*.ckpt")):
@@ -73,7 +71,7 @@ def _refuse(message: str) -> None:
 
 
 def _given(config, key: str) -> bool:
-    return any(str(o).split("=", 1)[0].lstrip("+~") == key for o in config.hydra.overrides.hydra)
+    return any(override_key(o) == key for o in config.hydra.overrides.hydra)
 
 
 class CheckOutputDir(Callback):

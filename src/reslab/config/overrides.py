@@ -3,6 +3,7 @@ a misspelt or unknown key would otherwise be ignored while the run's record says
 from omegaconf import OmegaConf
 
 from reslab.errors import ConfigError
+from reslab.sweep.keys import override_key
 
 OPEN = ("callbacks.", "logger.", "hydra.")  # named entries anyone may add (+callbacks.mine._target_=...)
 
@@ -12,7 +13,7 @@ def added_keys(overrides: list[str], groups) -> list[str]:
     keys = []
     for override in overrides:
         if override.startswith("+"):
-            key = override.lstrip("+").split("=", 1)[0].split("@", 1)[0]
+            key = override_key(override).split("@", 1)[0]
             if key not in groups and not key.startswith(OPEN):
                 keys.append(key)
     return keys
@@ -24,7 +25,7 @@ def check_added(overrides: list[str], groups, compose_without) -> None:
     added = added_keys(overrides, groups)
     if not added:
         return
-    base = compose_without([o for o in overrides if not (o.startswith("+") and o.lstrip("+").split("=", 1)[0] in added)])
+    base = compose_without([o for o in overrides if not (o.startswith("+") and override_key(o) in added)])
     for key in added:
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(base, parent) if parent else base

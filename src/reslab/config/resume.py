@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reslab.errors import ConfigError
 from reslab.run_files import atomic_write
+from reslab.sweep.keys import override_key
 
 SAVED_CONFIG = Path(".hydra") / "config.yaml"
 # Keys (or key prefixes ending in ".") a resume may change: how long and on what it trains, not what it trains.
@@ -42,13 +43,9 @@ def saved_config(run_dir) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def _key(override: str) -> str:
-    return override.split("=", 1)[0].lstrip("+~")
-
-
 def plain_overrides(overrides: list[str]) -> list[str]:
     """The command's overrides that change the resumed run's values (not resume= itself, not hydra's)."""
-    return [o for o in overrides if not _key(o).startswith(("resume", "hydra."))]
+    return [o for o in overrides if not override_key(o).startswith(("resume", "hydra."))]
 
 
 def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
@@ -58,7 +55,7 @@ def resumed_config(folder: str, overrides: list[str]) -> DictConfig:
     saved = saved_config(folder)
     extra = plain_overrides(overrides)
     for override in extra:
-        key = _key(override)
+        key = override_key(override)
         if key == "ckpt_path":
             raise ConfigError(f"resume={folder!r} and {override!r} are exclusive: give one of them")
         if isinstance(OmegaConf.select(saved, key), DictConfig) or not _may_change(key):

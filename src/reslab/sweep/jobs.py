@@ -12,7 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from reslab.sweep.keys import clean_value, swept_domains
+from reslab.sweep.keys import clean_value, split_override, swept_domains
 from reslab.tasks.catalog import DEFAULT_MONITOR, test_key
 
 BASELINE = "noshortcut"
@@ -164,11 +164,6 @@ def never_started(folder: Path, jobs: list[Job]) -> list[str]:
     return [name for name in names if name not in present]
 
 
-def _override_key(line: str) -> tuple[str, str]:
-    key, _, value = line.partition("=")
-    return key.lstrip("+~"), value
-
-
 def load_sweep(folder: Path) -> Sweep:
     """Every job under `folder` (any folder holding .hydra/overrides.yaml), grouped by the swept keys."""
     folder = Path(folder)
@@ -182,7 +177,7 @@ def load_sweep(folder: Path) -> Sweep:
             num = OmegaConf.load(hydra_file).hydra.job.get("num", 0) if hydra_file.is_file() else 0
             config_file = job_dir / ".hydra" / "config.yaml"
             config = OmegaConf.to_container(OmegaConf.load(config_file)) if config_file.is_file() else {}
-            overrides = dict(_override_key(str(line)) for line in OmegaConf.load(overrides_file))
+            overrides = dict(split_override(line) for line in OmegaConf.load(overrides_file))
         except Exception as error:  # noqa: BLE001 - a damaged record: listed as failed, never averaged
             num, config, overrides = 0, {}, {"folder": job_dir.name}
             metrics = {"status": "failed", "error": f"unreadable .hydra record: {type(error).__name__}"}
@@ -198,7 +193,8 @@ def load_sweep(folder: Path) -> Sweep:
     for job in jobs:
         key = tuple(job.overrides.get(k, "") for k in keys)
         groups.setdefault(key, Group(key, [])).jobs.append(job)
-    monitor = next((job.metrics["monitor"] for job in jobs if isinstance(job.metrics.get("monitor"), str)), "val/acc")
+    monitor = next((job.metrics["monitor"] for job in jobs if isinstance(job.metrics.get("monitor"), str)),
+                   DEFAULT_MONITOR)
     sweep = Sweep(folder, jobs, keys, [], monitor)
     sweep.groups = sorted(groups.values(), key=lambda g: _sort_key(sweep, g))
     return sweep
@@ -235,7 +231,7 @@ def _checked(metrics: dict) -> dict:
     with the reason, never averaged: a NaN seed must not vanish from a mean)."""
     if metrics.get("status") != FINISHED:
         return metrics
-    monitor = metrics.get("monitor", "val/acc")
+    monitor = metrics.get("monitor", DEFAULT_MONITOR)
     if not isinstance(monitor, str):
         return {**metrics, "status": "malformed", "error": f"metrics.json: monitor={monitor!r} is not a key"}
     value = metrics.get(monitor)

@@ -23,8 +23,16 @@ SWEPT_FILE = "swept.json"  # in the sweep folder: {key: [values] | {"interval": 
 MAX_NAME = 180  # bytes a folder name may take (file systems allow 255)
 
 
-def _key(text: str) -> str:
-    return text.split("=", 1)[0].lstrip("+~")
+def split_override(text: str) -> tuple[str, str]:
+    """(key, value) of one command-line override: `+model.width=16` -> ("model.width", "16"), `~callbacks.x` ->
+    ("callbacks.x", "")."""
+    key, _, value = str(text).partition("=")
+    return key.lstrip("+~"), value
+
+
+def override_key(text: str) -> str:
+    """The key an override sets, adds (+) or removes (~)."""
+    return split_override(text)[0]
 
 
 def swept_domains(task_overrides, sweeper_params=None) -> dict:
@@ -38,7 +46,7 @@ def swept_domains(task_overrides, sweeper_params=None) -> dict:
     for override in OverridesParser.create().parse_overrides(lines):
         if not override.is_sweep_override():
             continue
-        key = _key(override.get_key_element())
+        key = override_key(override.get_key_element())
         try:
             domain = list(override.sweep_string_iterator())
         except Exception:  # noqa: BLE001 - an interval (optuna): no list of values
@@ -64,7 +72,7 @@ def recorded(sweep_dir) -> dict:
 
 def job_values(overrides, keys) -> dict[str, str]:
     """The job's values of `keys`, from its override strings (`model=plain`, `+foo=1`), in the order of `keys`."""
-    own = {_key(line): str(line).split("=", 1)[1] for line in overrides or () if "=" in str(line)}
+    own = dict(split_override(line) for line in overrides or () if "=" in str(line))
     return {key: own[key] for key in keys if key in own}
 
 
