@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -85,6 +86,35 @@ def test_others_busy_and_crowded_known_answers():
     assert host.crowded(2, 0.4, 2) is None  # the system's own work: within half a core
     line = host.crowded(2, 1.0, 2)  # a job of 1 thread started beside this one of 2, on 2 cores
     assert "\n" not in line and "1.0 of 2 cores busy" in line and "keeps 2 thread(s)" in line
+
+
+TOGETHER = """
+import sys, time
+from reslab import host
+start = host.reading()
+end = time.time() + 1.5  # a job's start-up: its imports keep one core busy
+while time.time() < end:
+    pass
+print(host.choose_threads("auto", 1, busy=lambda cpus: host.busy_since(start, cpus))[0])
+"""
+
+
+@pytest.mark.skipif(host.usable_cores() < 2, reason="two jobs sharing cores need two")
+def test_two_jobs_started_together_see_each_other_over_their_start_ups():
+    # Sampled asleep at the same moment, both saw an idle machine and took every core (the cliff); over their
+    # start-ups each sees the other's busy core and leaves it.
+    pair = [subprocess.Popen([sys.executable, "-c", TOGETHER], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    chosen = [int(job.communicate(timeout=60)[0]) for job in pair]
+    assert all(threads <= host.usable_cores() - 1 for threads in chosen), chosen
+
+
+def test_busy_since_falls_back_to_a_sample_for_a_short_window(monkeypatch):
+    monkeypatch.setattr(host, "busy_cores", lambda cpus: 0.75)
+    assert host.busy_since(host.reading(), [0]) == 0.75  # a window under SAMPLE_S: the imports were done already
+    start = (time.monotonic() - 1.0, 0.0, {0: [0, 0, 0, 100, 0, 0, 0, 0]})
+    monkeypatch.setattr(host, "reading", lambda: (start[0] + 1.0, 0.5, {0: [100, 0, 0, 100, 0, 0, 0, 0]}))
+    assert host.busy_since(start, [0]) == pytest.approx(0.5)  # all busy, half of it this process's own
+    assert host.busy_since((0.0, 0.0, {}), [0]) is None  # no /proc/stat
 
 
 def test_a_job_says_once_when_other_processes_take_the_cores_after_it_started():

@@ -105,6 +105,7 @@ def job(cfg) -> float:
     In a multirun a failing job is recorded (`metrics.json` status `failed`) and the sweep goes on; in a single
     run the error is recorded and re-raised (`cli` prints bad input as one line). A signal ends the sweep.
     """
+    started = host.reading()  # other processes' CPU use is read over this job's start-up (host.busy_since)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -126,7 +127,7 @@ def job(cfg) -> float:
         host.freeze_heap(first_only=True)  # the imported libraries: out of every garbage collection from now on
 
         with run_lock(run_dir) if primary_rank() else contextlib.nullcontext(), ddp_in_this_job(hydra_cfg):
-            metrics = run(cfg, run_dir, threads=cpu_threads(cfg, hydra_cfg, multirun), changes=changes)
+            metrics = run(cfg, run_dir, threads=cpu_threads(cfg, hydra_cfg, multirun, started), changes=changes)
     except Exception as error:  # noqa: BLE001 - recorded, then re-raised unless a sweep must go on
         return failed(error, run_dir, multirun)
     key = metrics["monitor"]
@@ -136,15 +137,17 @@ def job(cfg) -> float:
     return metrics[key]
 
 
-def cpu_threads(cfg, hydra_cfg, multirun: bool) -> int:
+def cpu_threads(cfg, hydra_cfg, multirun: bool, started: tuple) -> int:
     """This process's torch threads (`cpu.threads`), chosen once as the job starts: the cores it may use shared with
-    the jobs of a parallel sweep and the CPU ranks of DDP, less those other processes keep busy (not sampled for
-    DDP ranks, which start at once and share by count); one line says what was chosen and why, and a warning
-    comes when the settings ask for more threads than there are cores."""
+    the jobs of a parallel sweep and the CPU ranks of DDP, less those other processes kept busy since `started`
+    (`host.reading()` at the job's start; not sampled for DDP ranks, which start at once and share by count); one
+    line says what was chosen and why, and a warning comes when the settings ask for more threads than there are
+    cores."""
     jobs = hydra_cfg.launcher.get("n_jobs", 1) if multirun else 1
     devices = cfg.trainer.devices if cfg.trainer.accelerator == "cpu" and isinstance(cfg.trainer.devices, int) else 1
     jobs = max(1, jobs if isinstance(jobs, int) and jobs > 0 else host.cores()) * devices
-    threads, why = host.choose_threads(cfg.cpu.threads, jobs, sample=devices == 1)
+    threads, why = host.choose_threads(cfg.cpu.threads, jobs, sample=devices == 1,
+                                       busy=lambda cpus: host.busy_since(started, cpus))
     log.info(why)
     print(f"[reslab] {why}", flush=True)
     workers = cfg.dataset.get("num_workers", 0)  # auto: none on the CPU

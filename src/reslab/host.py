@@ -10,7 +10,7 @@ from pathlib import Path
 
 log = logging.getLogger("reslab")
 
-SAMPLE_S = 0.2  # the window over which the other processes' CPU use is measured when a job starts
+SAMPLE_S = 0.2  # the shortest window over which the other processes' CPU use is measured when a job starts
 CGROUP = Path("/sys/fs/cgroup")
 
 
@@ -87,8 +87,8 @@ def busy_between(first: dict, second: dict, cpus) -> float:
 def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> tuple[int, str]:
     """(torch threads, why) for `cpu.threads`. An integer: as given. `auto`: the cores this process may use (its
     affinity, capped by a cgroup CPU quota) shared by the `jobs` this launcher runs at once, less the cores other
-    processes keep busy now (`sample`; rounded), at least 1, and no more than OMP_NUM_THREADS (set by a user, or
-    by joblib's workers). Chosen once, when the job starts: the thread count changes float rounding, so a job
+    processes keep busy (`sample`: `busy(cpus)`, by default a 0.2 s sample, `busy_since` from reslab.entry;
+    rounded), at least 1, and no more than OMP_NUM_THREADS (set by a user, or by joblib's workers). Chosen once, when the job starts: the thread count changes float rounding, so a job
     keeps it to the end (metrics.json records it; `cpu.threads=<n>` reproduces it)."""
     if isinstance(setting, int):
         return setting, f"cpu.threads={setting} (as set)"
@@ -108,6 +108,29 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
         threads = int(omp)
         reasons.append(f"OMP_NUM_THREADS={omp}")
     return threads, f"cpu.threads=auto: {threads} thread(s) ({', '.join(reasons)}; pin with cpu.threads={threads})"
+
+
+def reading() -> tuple[float, float, dict]:
+    """(wall clock, this process's CPU seconds over all its threads, /proc/stat's jiffies per CPU): the start of a
+    window over which `busy_since` or `others_busy` read the CPU use of the other processes."""
+    own = os.times()
+    return time.monotonic(), own.user + own.system, cpu_times()
+
+
+def busy_since(start: tuple, cpus) -> float | None:
+    """The cores among `cpus` other processes kept busy since `start` (a `reading`): /proc/stat's busy share less
+    this process's own CPU time. A job reads it over its own start-up (its imports keep one core busy for seconds):
+    two jobs started together then see each other, where two 0.2 s samples taken while both slept saw an idle
+    machine and both took every core (1 pair in 5 did so, 158 s each instead of 19). A window shorter than
+    SAMPLE_S (a sweep's next job in the same process, its imports done) is a `busy_cores` sample instead. None
+    without /proc/stat."""
+    if not start[2]:
+        return None
+    now = reading()
+    wall = now[0] - start[0]
+    if wall < SAMPLE_S:
+        return busy_cores(cpus)
+    return others_busy(start[2], now[2], now[1] - start[1], wall, cpus)
 
 
 def others_busy(first: dict, second: dict, own_cpu_s: float, wall_s: float, cpus) -> float:

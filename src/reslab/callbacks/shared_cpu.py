@@ -7,8 +7,6 @@ for more than the cores it may use, it says so once, and keeps its threads: a ru
 count (metrics.json `threads` reproduces them), which a change mid-run would make depend on the neighbours.
 Off for DDP ranks (they share the cores by count) and off the CPU."""
 import logging
-import os
-import time
 
 import lightning as L
 import torch
@@ -16,12 +14,6 @@ import torch
 from reslab import host
 
 log = logging.getLogger("reslab")
-
-
-def _reading() -> tuple[float, float, dict]:
-    """(wall clock, this process's CPU seconds, /proc/stat's jiffies per CPU)."""
-    own = os.times()
-    return time.monotonic(), own.user + own.system, host.cpu_times()
 
 
 class SharedCpu(L.Callback):
@@ -32,12 +24,12 @@ class SharedCpu(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         watched = pl_module.device.type == "cpu" and trainer.world_size == 1 and trainer.is_global_zero
-        self.start = _reading() if watched and host.cpu_times() else None
+        self.start = host.reading() if watched and host.cpu_times() else None
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.start is None or self.line is not None:
             return
-        now = _reading()
+        now = host.reading()
         wall = now[0] - self.start[0]
         if wall < self.window_s:
             return
@@ -45,5 +37,4 @@ class SharedCpu(L.Callback):
         self.start = now
         self.line = host.crowded(torch.get_num_threads(), others, host.usable_cores())
         if self.line is not None:
-            log.warning(self.line)
-            print(f"\n[reslab] warning: {self.line}", flush=True)
+            log.warning(self.line)  # on the console too (reslab.entry's handler) and in train.log
