@@ -3,8 +3,9 @@
 A compile costs its time once per process (the training graph at the first step, the evaluation graph at the
 first validation) and gains a little on every step after. The rule: compile when the run's training steps reach
 the break-even count measured for the device type (`scripts/bench.py --compile-cost`: compile seconds / seconds
-gained per step). On this project's CPU (2 cores, docs/speed.md) compiling ResNet-20/56 never paid within a run
-of any usual length, so auto is off on the CPU; the CUDA count is provisional until `make gpu-check` measures it.
+gained per step). On this project's CPU (2 cores, docs/speed.md) a compiled step gained at most a few per cent
+(ResNet-20) or lost (ResNet-56) for half a minute of compile, so auto is off on the CPU; the CUDA count is
+provisional until `make gpu-check` measures it.
 """
 import math
 
