@@ -181,10 +181,10 @@ def compile_cost_stage(check: Check, budget: float) -> None:
     if not rows:
         check.add("compile-cost", ", ".join(models) + ", digits", status, seconds)
     for row in rows:
-        even = f"{row['break_even_steps']:,.0f}" if math.isfinite(row["break_even_steps"]) else "never"
+        even = f"after {row['break_even_steps']:,.0f} steps" if math.isfinite(row["break_even_steps"]) else "never"
         check.add("compile-cost", row["data"], status, seconds, ms_step=row["compiled_ms"],
                   note=f"eager {row['eager_ms']:.1f} ms/step, compile {row['compile_s']:.1f} s (train + eval), "
-                       f"break-even after {even} steps (reslab.tasks.compile.BREAK_EVEN_STEPS)")
+                       f"breaks even {even} (reslab.tasks.compile.BREAK_EVEN_STEPS)")
 
 
 def sweep_stage(check: Check, common: list[str], budget: float) -> None:

@@ -17,19 +17,23 @@ set -euo pipefail
 CHECKOUT=$(cd "${1:-$(dirname "$0")/..}" && pwd)
 ROUNDS=${2:-5}
 PYTHON=${3:-$CHECKOUT/.venv/bin/python}
+[[ $PYTHON == */* ]] && PYTHON=$(cd "$(dirname "$PYTHON")" && pwd)/$(basename "$PYTHON")  # the runs start elsewhere
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/two_jobs.XXXXXX")
 RESULTS=$WORK/times.csv
 export PYTHONPATH=$CHECKOUT/src
 cd "$WORK"
 
-run() {  # run <case> <label> <folder> <args...>: one process, its wall time appended to the results
+run() {  # run <case> <label> <folder> <args...>: one process, its wall time appended to the results if it succeeded
   local case=$1 label=$2 folder=$3
   shift 3
   local start end
   start=$(date +%s.%N)
-  "$PYTHON" "$CHECKOUT/train.py" "$@" > "$folder.log" 2>&1 || echo "failed: $case $label (see $folder.log)" >&2
-  end=$(date +%s.%N)
-  echo "$case,$label,process,$(echo "$end - $start" | bc)" >> "$RESULTS"
+  if "$PYTHON" "$CHECKOUT/train.py" "$@" > "$folder.log" 2>&1; then
+    end=$(date +%s.%N)
+    echo "$case,$label,process,$(echo "$end - $start" | bc)" >> "$RESULTS"
+  else
+    echo "failed: $case $label (see $folder.log); left out of the medians" >&2
+  fi
 }
 
 job_walls() {  # job_walls <case> <sweep folder>: each sweep job's metrics.json wall_time_s

@@ -44,6 +44,8 @@ def test_auto_threads_leave_the_cores_other_processes_keep_busy(monkeypatch):
     assert host.choose_threads("auto", 2, busy=lambda cpus: 1.0)[0] == 4  # the launcher's share is the tighter
     assert host.choose_threads("auto", 1, busy=lambda cpus: 11.0)[0] == 1  # a crowded machine: one thread, no spin
     assert host.choose_threads("auto", 1, sample=False, busy=lambda cpus: 7.0)[0] == 8  # DDP ranks: by count only
+    halves = [host.choose_threads("auto", 1, busy=lambda cpus, b=b: b)[0] for b in (0.49, 0.5, 1.5, 2.5)]
+    assert halves == [8, 7, 6, 5]  # half a busy core or more counts as one, whatever its parity
     monkeypatch.setattr(host, "cpu_quota", lambda: 2.5)  # a container given --cpus=2.5
     threads, why = host.choose_threads("auto", 1, busy=lambda cpus: 0.2)
     assert threads == 2 and "a CPU quota of 2.5" in why

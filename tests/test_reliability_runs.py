@@ -249,6 +249,19 @@ def test_1_a_single_run_refuses_a_folder_holding_another_run(finished, tmp_path)
     assert out.returncode == 2 and "holds another run (checkpoints, not finished)" in out.stderr
 
 
+def test_1_a_sweep_re_run_with_other_settings_leaves_the_finished_job_folder_as_it_was(tmp_path):
+    # Hydra's basic launcher rewrites a job's .hydra files before the job can refuse the folder: they are put back.
+    sweep = tmp_path / "sweep"
+    out = train("-m", *SHORT, "epochs=1", "seed=0", f"hydra.sweep.dir={sweep}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    job = sweep / "0"  # one job: nothing swept, the folder is numbered
+    before = {p: p.read_bytes() for p in job.rglob("*") if p.is_file()}
+    assert job / ".hydra" / "config.yaml" in before and job / "metrics.json" in before
+    out = train("-m", *SHORT, "epochs=1", "depth=14", "seed=0", f"hydra.sweep.dir={sweep}")
+    assert "holds a run of another configuration" in out.stderr, out.stderr[-2000:]
+    assert {p: p.read_bytes() for p in job.rglob("*") if p.is_file()} == before  # .hydra/ included
+
+
 @pytest.mark.slow
 def test_1_unrelated_files_in_a_chosen_folder_are_left_alone(tmp_path):
     mine = tmp_path / "mine"

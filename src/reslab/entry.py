@@ -24,7 +24,7 @@ from reslab.config import validate
 from reslab.config.overrides import check_added
 from reslab.config.resume import digest, plain_overrides, resumed_config
 from reslab.errors import Interrupted, RefusedFile, UserError, install_signal_handlers
-from reslab.run_files import FolderInUse, read_json, run_lock, write_metrics
+from reslab.run_files import FolderInUse, read_json, restore_hydra_record, run_lock, write_metrics
 from reslab.sweep.callback import summarize_ended_early
 from reslab.tasks.catalog import test_key as test_split_key
 
@@ -160,12 +160,14 @@ def cpu_threads(cfg, hydra_cfg, multirun: bool, started: tuple) -> int:
 def finished(run_dir: Path, cfg, multirun: bool) -> dict | None:
     """The metrics of a run that already ended in `run_dir` (resumed, or its sweep re-run): status ok with all its
     epochs (or stopped early on purpose), or diverged. None when there is something left to train. A sweep job
-    whose folder holds a run of another configuration is refused: its record must not be mixed up."""
+    whose folder holds a run of another configuration is refused: its record must not be mixed up, and the .hydra
+    files Hydra has already rewritten for this job are put back as the run left them (versions.json)."""
     if cfg.resume is None and not multirun:
         return None
     metrics = read_json(run_dir / "metrics.json")
     versions = read_json(run_dir / "versions.json") or {}
     if multirun and cfg.resume is None and versions.get("config") not in (None, digest(cfg)):
+        restore_hydra_record(run_dir, versions.get("hydra_record"))
         raise RefusedFile(f"job folder {run_dir} holds a run of another configuration: "
                           f"re-run a sweep with its own settings, or give a new hydra.sweep.dir")
     if metrics is None or metrics.get("status") not in ("ok", "diverged"):

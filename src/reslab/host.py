@@ -88,8 +88,9 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
     """(torch threads, why) for `cpu.threads`. An integer: as given. `auto`: the cores this process may use (its
     affinity, capped by a cgroup CPU quota) shared by the `jobs` this launcher runs at once, less the cores other
     processes keep busy (`sample`: `busy(cpus)`, by default a 0.2 s sample, `busy_since` from reslab.entry;
-    rounded), at least 1, and no more than OMP_NUM_THREADS (set by a user, or by joblib's workers). Chosen once, when the job starts: the thread count changes float rounding, so a job
-    keeps it to the end (metrics.json records it; `cpu.threads=<n>` reproduces it)."""
+    rounded half up), at least 1, and no more than OMP_NUM_THREADS (set by a user, or by joblib's workers). Chosen
+    once, when the job starts: the thread count changes float rounding, so a job keeps it to the end (metrics.json
+    records it; `cpu.threads=<n>` reproduces it)."""
     if isinstance(setting, int):
         return setting, f"cpu.threads={setting} (as set)"
     allowed, cpus, quota, limit = cores(), allowed_cpus(), cpu_quota(), usable_cores()
@@ -100,7 +101,7 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
     threads = share
     taken = busy(cpus) if sample else None
     if taken is not None:
-        free = max(1, limit - round(taken))
+        free = max(1, limit - math.floor(taken + 0.5))  # half a core or more counts as one (round() goes to even)
         reasons.append(f"{taken:.1f} busy with other processes")
         threads = min(threads, free)
     omp = os.environ.get("OMP_NUM_THREADS", "")

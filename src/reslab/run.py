@@ -24,7 +24,7 @@ from reslab.callbacks import StopOnDivergence
 from reslab.checkpoint_files import load_checked, start_checkpoint
 from reslab.config.resume import digest, save_resumed
 from reslab.errors import Interrupted, UserError
-from reslab.run_files import read_json, write_json, write_metrics
+from reslab.run_files import hydra_record, read_json, write_json, write_metrics
 from reslab.tasks import build
 
 STEP_POINTS = 5  # reslab's log_every_n_steps gives each epoch about this many points (at most every 50 steps)
@@ -215,8 +215,9 @@ def collect(cfg, trainer: L.Trainer, task, tested: dict, wall: float) -> dict:
 
 
 def write_versions(run_dir: Path, cfg: DictConfig) -> None:
-    """Package versions next to Hydra's config, so a result can be reproduced, and the config's fingerprint."""
+    """Package versions next to Hydra's config, so a result can be reproduced, the config's fingerprint, and Hydra's
+    record of the job as it runs (`run_files.hydra_record`)."""
     packages = ("reslab", "torch", "torchvision", "lightning", "torchmetrics", "hydra-core", "omegaconf", "numpy")
     info = {"python": platform.python_version(), "platform": platform.platform(),
-            **{name: version(name) for name in packages}, "config": digest(cfg)}
+            **{name: version(name) for name in packages}, "config": digest(cfg), "hydra_record": hydra_record(run_dir)}
     write_json(run_dir / "versions.json", info)

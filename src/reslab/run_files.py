@@ -102,6 +102,26 @@ def run_lock(run_dir):
         handle.close()
 
 
+HYDRA_FILES = ("config.yaml", "hydra.yaml", "overrides.yaml")  # Hydra's record of a job, in <run>/.hydra/
+
+
+def hydra_record(run_dir) -> dict[str, str]:
+    """The text of the run folder's .hydra files, kept in versions.json: a re-run of its sweep with other settings
+    (which Hydra's basic launcher lets overwrite them before the job can refuse) puts them back with
+    `restore_hydra_record`."""
+    folder = Path(run_dir) / ".hydra"
+    return {name: (folder / name).read_text() for name in HYDRA_FILES if (folder / name).is_file()}
+
+
+def restore_hydra_record(run_dir, record) -> None:
+    """Write the .hydra files of `record` (`hydra_record`'s) back into `run_dir`; other names and values are
+    ignored (a crafted versions.json writes nothing else)."""
+    for name, text in (record.items() if isinstance(record, dict) else ()):
+        if name in HYDRA_FILES and isinstance(text, str):
+            data = text.encode()
+            atomic_write(Path(run_dir) / ".hydra" / name, lambda file, data=data: file.write(data))
+
+
 def read_json(path) -> dict | None:
     """The JSON object in `path`, or None when the file is missing or unreadable."""
     try:
