@@ -30,9 +30,10 @@ def allowed_cpus() -> list[int]:
         return list(range(cores()))
 
 
-def usable_cores() -> int:
-    """The cores' worth this process may use: its CPUs, capped by a cgroup CPU quota (at least 1)."""
-    quota = cpu_quota()
+def usable_cores(quota: float | None = None) -> int:
+    """The cores' worth this process may use: its CPUs, capped by a cgroup CPU quota (at least 1). `quota`: a
+    `cpu_quota()` already read (read here when None)."""
+    quota = cpu_quota() if quota is None else quota
     return max(1, min(cores(), math.floor(quota))) if quota is not None else cores()
 
 
@@ -93,7 +94,8 @@ def choose_threads(setting, jobs: int, sample: bool = True, busy=busy_cores) -> 
     records it; `cpu.threads=<n>` reproduces it)."""
     if isinstance(setting, int):
         return setting, f"cpu.threads={setting} (as set)"
-    allowed, cpus, quota, limit = cores(), allowed_cpus(), cpu_quota(), usable_cores()
+    allowed, cpus, quota = cores(), allowed_cpus(), cpu_quota()
+    limit = usable_cores(quota)
     share = max(1, limit // max(1, jobs))
     reasons = [f"{allowed} core(s) allowed"] + ([f"a CPU quota of {quota:g}"] if quota is not None else [])
     if jobs > 1:

@@ -24,7 +24,8 @@ class SharedCpu(L.Callback):
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         watched = pl_module.device.type == "cpu" and trainer.world_size == 1 and trainer.is_global_zero
-        self.start = host.reading() if watched and host.cpu_times() else None
+        start = host.reading() if watched else None
+        self.start = start if start and start[2] else None  # None without /proc/stat
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.start is None or self.line is not None:
